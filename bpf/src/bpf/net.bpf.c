@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Egress policy: cgroup sock_addr programs, attached per managed cgroup,
+ * judge every connect (TCP, UDP) and unconnected UDP sendmsg. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "maps.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Deepest cgroup level searched for a managed ancestor. */
+#define FNG_MAX_CGROUP_DEPTH 16
+#define FNG_IPPROTO_TCP 6
+#define FNG_IPPROTO_UDP 17
+
+/* Policy of the current task's cgroup, or of its nearest managed ancestor. */
+static __always_inline struct fng_cg_policy *managed_policy(__u64 *cgid)
+{
+	__u64 id = bpf_get_current_cgroup_id();
+	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &id);
+
+	if (policy) {
+		*cgid = id;
+		return policy;
+	}
+	/* A task in a child cgroup of a managed container. */
+	for (int level = FNG_MAX_CGROUP_DEPTH; level > 0; level--) {
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			continue;
+		policy = bpf_map_lookup_elem(&fng_policy, &id);
+		if (policy) {
+			*cgid = id;
+			return policy;
+		}
+	}
+	return NULL;
+}
+
+/* True when one of the prefix's port rules admits port and protocol. */
+static __always_inline int rules_admit(const struct fng_egress_value *value, __u16 port, __u8 proto_bit)
+{
+	for (int i = 0; i < FNG_MAX_PORT_RULES; i++) {
+		if (i >= value->count)
+			break;
+		const struct fng_port_rule *rule = &value->rules[i];
+		if ((rule->protos & proto_bit) && port >= rule->lo && port <= rule->hi)
+			return 1;
+	}
+	return 0;
+}
+
+/* Looks the IPv4 destination up in the cgroup's allow list. */
+static __always_inline int v4_allowed(__u64 cgid, __u32 addr, __u16 port, __u8 proto_bit)
+{
+	struct fng_lpm_v4 key = {
+		.prefixlen = 64 + 32,
+		.cgid_lo = (__u32)cgid,
+		.cgid_hi = (__u32)(cgid >> 32),
+		.addr = addr,
+	};
+	struct fng_egress_value *value = bpf_map_lookup_elem(&fng_egress_v4, &key);
+
+	return value && rules_admit(value, port, proto_bit);
+}
+
+/* Looks the IPv6 destination up in the cgroup's allow list. */
+static __always_inline int v6_allowed(__u64 cgid, const __u32 addr[4], __u16 port, __u8 proto_bit)
+{
+	struct fng_lpm_v6 key = {
+		.prefixlen = 64 + 128,
+		.cgid_lo = (__u32)cgid,
+		.cgid_hi = (__u32)(cgid >> 32),
+	};
+	struct fng_egress_value *value;
+
+	__builtin_memcpy(key.addr, addr, sizeof(key.addr));
+	value = bpf_map_lookup_elem(&fng_egress_v6, &key);
+	return value && rules_admit(value, port, proto_bit);
+}
+
+/* Reports a denied or audited egress attempt; a full ring is counted, never silent. */
+static __always_inline void emit_net_event(struct fng_cg_stats *stats, __u64 cgid, __u8 verdict, __u8 op,
+					   __u8 protocol, __u8 family, __u16 port, const __u32 addr[4])
+{
+	struct fng_net_event *event = bpf_ringbuf_reserve(&fng_events, sizeof(*event), 0);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!event) {
+		if (stats)
+			__sync_fetch_and_add(&stats->events_dropped, 1);
+		return;
+	}
+	event->hdr.kind = FNG_EV_NET_EGRESS;
+	event->hdr.pid = pid_tgid >> 32;
+	event->hdr.tid = (__u32)pid_tgid;
+	event->hdr.uid = (__u32)bpf_get_current_uid_gid();
+	event->hdr.cgid = cgid;
+	event->hdr.ktime_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(event->hdr.comm, sizeof(event->hdr.comm));
+	event->verdict = verdict;
+	event->op = op;
+	event->protocol = protocol;
+	event->family = family;
+	event->dport = port;
+	event->pad = 0;
+	__builtin_memcpy(event->daddr, addr, sizeof(event->daddr));
+	bpf_ringbuf_submit(event, 0);
+}
+
+/* Counts the attempt in the cgroup's stats. */
+static __always_inline void count(struct fng_cg_stats *stats, __u8 op, __u8 verdict)
+{
+	if (!stats)
+		return;
+	if (op == FNG_OP_CONNECT) {
+		if (verdict == FNG_ALLOWED)
+			__sync_fetch_and_add(&stats->connect_allowed, 1);
+		else if (verdict == FNG_DENIED)
+			__sync_fetch_and_add(&stats->connect_denied, 1);
+		else
+			__sync_fetch_and_add(&stats->connect_audited, 1);
+	} else {
+		if (verdict == FNG_ALLOWED)
+			__sync_fetch_and_add(&stats->sendmsg_allowed, 1);
+		else if (verdict == FNG_DENIED)
+			__sync_fetch_and_add(&stats->sendmsg_denied, 1);
+		else
+			__sync_fetch_and_add(&stats->sendmsg_audited, 1);
+	}
+}
+
+/* Decides one egress attempt: 1 lets it through, 0 fails it with EPERM. */
+static __always_inline int judge_egress(struct bpf_sock_addr *ctx, __u8 op, int is_v6)
+{
+	struct fng_cg_policy *policy;
+	struct fng_cg_stats *stats;
+	__u32 addr[4] = {};
+	__u64 cgid = 0;
+	__u8 protocol, proto_bit, verdict;
+	__u16 port;
+	int allowed = 1;
+
+	policy = managed_policy(&cgid);
+	if (!policy)
+		return 1;
+
+	protocol = ctx->protocol;
+	proto_bit = protocol == FNG_IPPROTO_TCP ? FNG_PROTO_TCP
+		  : protocol == FNG_IPPROTO_UDP ? FNG_PROTO_UDP : FNG_PROTO_OTHER;
+	port = bpf_ntohs(ctx->user_port);
+	if (is_v6) {
+		addr[0] = ctx->user_ip6[0];
+		addr[1] = ctx->user_ip6[1];
+		addr[2] = ctx->user_ip6[2];
+		addr[3] = ctx->user_ip6[3];
+	} else {
+		addr[0] = ctx->user_ip4;
+	}
+
+	if (policy->flags & FNG_F_EGRESS) {
+		/* ::ffff:a.b.c.d reaches the IPv4 host, so the IPv4 rules judge it. */
+		if (!is_v6)
+			allowed = v4_allowed(cgid, addr[0], port, proto_bit);
+		else if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff))
+			allowed = v4_allowed(cgid, addr[3], port, proto_bit);
+		else
+			allowed = v6_allowed(cgid, addr, port, proto_bit);
+	}
+
+	verdict = allowed ? FNG_ALLOWED : (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
+	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
+	count(stats, op, verdict);
+	if (verdict != FNG_ALLOWED)
+		emit_net_event(stats, cgid, verdict, op, protocol, is_v6 ? 6 : 4, port, addr);
+	return verdict != FNG_DENIED;
+}
+
+SEC("cgroup/connect4")
+int fng_connect4(struct bpf_sock_addr *ctx)
+{
+	return judge_egress(ctx, FNG_OP_CONNECT, 0);
+}
+
+SEC("cgroup/connect6")
+int fng_connect6(struct bpf_sock_addr *ctx)
+{
+	return judge_egress(ctx, FNG_OP_CONNECT, 1);
+}
+
+SEC("cgroup/sendmsg4")
+int fng_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return judge_egress(ctx, FNG_OP_SENDMSG, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int fng_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return judge_egress(ctx, FNG_OP_SENDMSG, 1);
+}

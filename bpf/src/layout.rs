@@ -1,0 +1,85 @@
+//! Byte layouts of the structs in `bpf/net.h`, for map keys and values.
+//! Offsets here must match the C side; the tests pin the sizes.
+
+use fnguard_policy::{Cidr, PortRange, Protocols, MAX_PORT_RULES_PER_PREFIX};
+
+pub(crate) const FLAG_EGRESS: u32 = 1;
+pub(crate) const FLAG_AUDIT: u32 = 2;
+
+const PORT_RULE_SIZE: usize = 8;
+pub(crate) const EGRESS_VALUE_SIZE: usize = 8 + PORT_RULE_SIZE * MAX_PORT_RULES_PER_PREFIX;
+pub(crate) const STATS_SIZE: usize = 7 * 8;
+
+/// `struct fng_cg_policy`
+pub(crate) fn policy_value(flags: u32) -> [u8; 8] {
+    let mut value = [0u8; 8];
+    value[..4].copy_from_slice(&flags.to_ne_bytes());
+    value
+}
+
+/// `struct fng_lpm_v4` / `struct fng_lpm_v6`
+pub(crate) fn lpm_key(cgroup_id: u64, cidr: &Cidr) -> Vec<u8> {
+    let mut key = Vec::with_capacity(28);
+    key.extend_from_slice(&(64 + u32::from(cidr.prefix_len())).to_ne_bytes());
+    key.extend_from_slice(&(cgroup_id as u32).to_ne_bytes());
+    key.extend_from_slice(&((cgroup_id >> 32) as u32).to_ne_bytes());
+    key.extend_from_slice(&cidr.addr_octets());
+    key
+}
+
+/// Cgroup id of an LPM key.
+pub(crate) fn lpm_key_cgroup(key: &[u8]) -> Option<u64> {
+    let lo = u32::from_ne_bytes(key.get(4..8)?.try_into().ok()?);
+    let hi = u32::from_ne_bytes(key.get(8..12)?.try_into().ok()?);
+    Some(u64::from(hi) << 32 | u64::from(lo))
+}
+
+/// `struct fng_egress_value`
+pub(crate) fn egress_value(rules: &[(PortRange, Protocols)]) -> Vec<u8> {
+    assert!(rules.len() <= MAX_PORT_RULES_PER_PREFIX, "policy crate bounds the rules per prefix");
+    let mut value = vec![0u8; EGRESS_VALUE_SIZE];
+    value[..4].copy_from_slice(&(rules.len() as u32).to_ne_bytes());
+    for (i, (range, protos)) in rules.iter().enumerate() {
+        let at = 8 + i * PORT_RULE_SIZE;
+        value[at..at + 2].copy_from_slice(&range.lo.to_ne_bytes());
+        value[at + 2..at + 4].copy_from_slice(&range.hi.to_ne_bytes());
+        value[at + 4] = protos.0;
+    }
+    value
+}
+
+/// Reads the `index`th u64 of a value.
+pub(crate) fn u64_at(bytes: &[u8], index: usize) -> u64 {
+    let at = index * 8;
+    bytes
+        .get(at..at + 8)
+        .map(|b| u64::from_ne_bytes(b.try_into().expect("8 bytes")))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lpm_keys_carry_cgroup_and_prefix() {
+        let key = lpm_key(0x1_0000_0002, &Cidr::parse("10.0.0.0/8").unwrap());
+        assert_eq!(key.len(), 16);
+        assert_eq!(u32::from_ne_bytes(key[..4].try_into().unwrap()), 72);
+        assert_eq!(lpm_key_cgroup(&key), Some(0x1_0000_0002));
+        assert_eq!(&key[12..], &[10, 0, 0, 0]);
+        let key = lpm_key(7, &Cidr::parse("fd00::/8").unwrap());
+        assert_eq!(key.len(), 28);
+        assert_eq!(u32::from_ne_bytes(key[..4].try_into().unwrap()), 64 + 8);
+    }
+
+    #[test]
+    fn egress_value_layout() {
+        let v = egress_value(&[(PortRange { lo: 80, hi: 90 }, Protocols::TCP)]);
+        assert_eq!(v.len(), 136);
+        assert_eq!(u32::from_ne_bytes(v[..4].try_into().unwrap()), 1);
+        assert_eq!(u16::from_ne_bytes(v[8..10].try_into().unwrap()), 80);
+        assert_eq!(u16::from_ne_bytes(v[10..12].try_into().unwrap()), 90);
+        assert_eq!(v[12], 1);
+    }
+}

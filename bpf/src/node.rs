@@ -1,0 +1,99 @@
+//! Loads the BPF objects once per node and pins them. Callers serialise on
+//! the node lock (see the hook); a second container finds the pins and only
+//! reuses them.
+
+use std::ffi::CString;
+use std::fs;
+use std::mem::MaybeUninit;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::MapCore;
+
+use crate::cgroup_link::CGROUP_PROGRAMS;
+use crate::error::BpfError;
+use crate::paths::PinLayout;
+use crate::skel::NetSkelBuilder;
+
+/// Maps every object shares, pinned under `maps/`.
+pub(crate) const MAP_NAMES: &[&str] = &["fng_policy", "fng_egress_v4", "fng_egress_v6", "fng_stats", "fng_events"];
+
+const BPF_FS_MAGIC: i64 = 0xcafe4a11;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadOutcome {
+    /// The objects were already pinned; nothing was loaded.
+    Reused,
+    /// The objects were loaded, verified and pinned now.
+    Loaded,
+}
+
+/// True when every map and program of this ABI is pinned.
+pub fn is_loaded(layout: &PinLayout) -> bool {
+    MAP_NAMES.iter().all(|m| layout.map(m).exists())
+        && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
+}
+
+/// Loads and pins the node's objects unless they are pinned already.
+pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
+    if is_loaded(layout) {
+        return Ok(LoadOutcome::Reused);
+    }
+    fs::create_dir_all(layout.root()).map_err(BpfError::io("creating pin root", layout.root()))?;
+    check_bpffs(layout.root())?;
+    // Leftovers of a load that was interrupted half way: start over.
+    for dir in [layout.maps_dir(), layout.progs_dir()] {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(BpfError::io("removing partial pins", &dir))?;
+        }
+        fs::create_dir_all(&dir).map_err(BpfError::io("creating pin directory", &dir))?;
+    }
+
+    let mut storage = MaybeUninit::uninit();
+    let open = NetSkelBuilder::default()
+        .open(&mut storage)
+        .map_err(BpfError::libbpf("opening the net BPF object"))?;
+    let mut skel = open
+        .load()
+        .map_err(BpfError::libbpf("loading the net BPF object (verifier log above)"))?;
+
+    let object = skel.object_mut();
+    for mut map in object.maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        if MAP_NAMES.contains(&name.as_str()) {
+            let path = layout.map(&name);
+            map.pin(&path).map_err(BpfError::libbpf(format!("pinning map at {}", path.display())))?;
+        }
+    }
+    for mut prog in object.progs_mut() {
+        let name = prog.name().to_string_lossy().into_owned();
+        let path = layout.prog(&name);
+        prog.pin(&path).map_err(BpfError::libbpf(format!("pinning program at {}", path.display())))?;
+    }
+    if !is_loaded(layout) {
+        return Err(BpfError::Incomplete(format!(
+            "the net object lacks a map or program fnguard expects under {}",
+            layout.abi_dir().display()
+        )));
+    }
+    Ok(LoadOutcome::Loaded)
+}
+
+fn check_bpffs(dir: &Path) -> Result<(), BpfError> {
+    let c_path = CString::new(dir.as_os_str().as_bytes()).expect("paths have no NUL");
+    let mut buf = MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: c_path is a valid C string and buf is large enough for statfs.
+    let rc = unsafe { libc::statfs(c_path.as_ptr(), buf.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(BpfError::io("statfs", dir)(std::io::Error::last_os_error()));
+    }
+    // SAFETY: statfs succeeded and filled buf.
+    let fs_type = unsafe { buf.assume_init() }.f_type;
+    if fs_type as i64 != BPF_FS_MAGIC {
+        return Err(BpfError::io("pin root is not on a bpf filesystem", dir)(std::io::Error::other(
+            "mount one with `mount -t bpf bpf /sys/fs/bpf`",
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! A container's policy in the node's pinned maps, keyed by cgroup id.
+
+use std::collections::BTreeSet;
+
+use fnguard_policy::{Mode, Policy};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
+use serde::Serialize;
+
+use crate::error::BpfError;
+use crate::layout::{self, FLAG_AUDIT, FLAG_EGRESS};
+use crate::paths::PinLayout;
+
+/// Handles on the pinned policy maps.
+pub struct PolicyMaps {
+    policy: MapHandle,
+    egress_v4: MapHandle,
+    egress_v6: MapHandle,
+    stats: MapHandle,
+}
+
+/// Counters the programs keep per managed cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CgroupStats {
+    pub connect_allowed: u64,
+    pub connect_denied: u64,
+    pub connect_audited: u64,
+    pub sendmsg_allowed: u64,
+    pub sendmsg_denied: u64,
+    pub sendmsg_audited: u64,
+    pub events_dropped: u64,
+}
+
+/// What [`PolicyMaps::remove`] or [`PolicyMaps::purge`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemovedEntries {
+    pub policy: bool,
+    pub stats: bool,
+    pub prefixes: usize,
+}
+
+impl RemovedEntries {
+    pub fn total(&self) -> usize {
+        usize::from(self.policy) + usize::from(self.stats) + self.prefixes
+    }
+}
+
+impl PolicyMaps {
+    pub fn open(layout: &PinLayout) -> Result<Self, BpfError> {
+        let open = |name: &str| {
+            let path = layout.map(name);
+            MapHandle::from_pinned_path(&path).map_err(BpfError::libbpf(format!("opening pinned map {}", path.display())))
+        };
+        Ok(PolicyMaps {
+            policy: open("fng_policy")?,
+            egress_v4: open("fng_egress_v4")?,
+            egress_v6: open("fng_egress_v6")?,
+            stats: open("fng_stats")?,
+        })
+    }
+
+    /// Writes the policy for a cgroup. The policy entry goes last: until it
+    /// exists the programs treat the cgroup as unmanaged.
+    pub fn install(&self, cgroup_id: u64, policy: &Policy) -> Result<(), BpfError> {
+        let mut flags = 0;
+        if let Some(table) = &policy.egress_table {
+            flags |= FLAG_EGRESS;
+            for prefix in &table.prefixes {
+                let map = self.prefix_map(prefix.cidr.is_v4());
+                map.update(
+                    &layout::lpm_key(cgroup_id, &prefix.cidr),
+                    &layout::egress_value(&prefix.rules),
+                    MapFlags::ANY,
+                )
+                .map_err(BpfError::libbpf(format!("writing egress prefix {} of cgroup {cgroup_id}", prefix.cidr)))?;
+            }
+        }
+        if policy.mode == Mode::Audit {
+            flags |= FLAG_AUDIT;
+        }
+        let key = cgroup_id.to_ne_bytes();
+        self.stats
+            .update(&key, &[0u8; layout::STATS_SIZE], MapFlags::ANY)
+            .map_err(BpfError::libbpf(format!("creating counters of cgroup {cgroup_id}")))?;
+        self.policy
+            .update(&key, &layout::policy_value(flags), MapFlags::ANY)
+            .map_err(BpfError::libbpf(format!("writing policy of cgroup {cgroup_id}")))
+    }
+
+    /// Deletes the entries [`install`](Self::install) wrote for this policy.
+    pub fn remove(&self, cgroup_id: u64, policy: &Policy) -> Result<RemovedEntries, BpfError> {
+        let mut removed = self.remove_cgroup_entries(cgroup_id)?;
+        if let Some(table) = &policy.egress_table {
+            for prefix in &table.prefixes {
+                let map = self.prefix_map(prefix.cidr.is_v4());
+                if delete_if_present(map, &layout::lpm_key(cgroup_id, &prefix.cidr))? {
+                    removed.prefixes += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes every entry of a cgroup whose policy is unknown, by scanning
+    /// the prefix maps. For `gc`; poststop uses [`remove`](Self::remove).
+    pub fn purge(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
+        let mut removed = self.remove_cgroup_entries(cgroup_id)?;
+        for map in [&self.egress_v4, &self.egress_v6] {
+            let keys: Vec<Vec<u8>> = map
+                .keys()
+                .filter(|k| layout::lpm_key_cgroup(k) == Some(cgroup_id))
+                .collect();
+            for key in keys {
+                if delete_if_present(map, &key)? {
+                    removed.prefixes += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    pub fn stats(&self, cgroup_id: u64) -> Result<Option<CgroupStats>, BpfError> {
+        let value = self
+            .stats
+            .lookup(&cgroup_id.to_ne_bytes(), MapFlags::ANY)
+            .map_err(BpfError::libbpf(format!("reading counters of cgroup {cgroup_id}")))?;
+        Ok(value.map(|v| CgroupStats {
+            connect_allowed: layout::u64_at(&v, 0),
+            connect_denied: layout::u64_at(&v, 1),
+            connect_audited: layout::u64_at(&v, 2),
+            sendmsg_allowed: layout::u64_at(&v, 3),
+            sendmsg_denied: layout::u64_at(&v, 4),
+            sendmsg_audited: layout::u64_at(&v, 5),
+            events_dropped: layout::u64_at(&v, 6),
+        }))
+    }
+
+    /// Every cgroup id that has an entry in any policy map.
+    pub fn cgroups(&self) -> BTreeSet<u64> {
+        let mut ids = BTreeSet::new();
+        for map in [&self.policy, &self.stats] {
+            ids.extend(map.keys().filter_map(|k| Some(u64::from_ne_bytes(k.as_slice().try_into().ok()?))));
+        }
+        for map in [&self.egress_v4, &self.egress_v6] {
+            ids.extend(map.keys().filter_map(|k| layout::lpm_key_cgroup(&k)));
+        }
+        ids
+    }
+
+    fn prefix_map(&self, v4: bool) -> &MapHandle {
+        if v4 {
+            &self.egress_v4
+        } else {
+            &self.egress_v6
+        }
+    }
+
+    /// Policy first, so the programs stop enforcing before the prefixes go.
+    fn remove_cgroup_entries(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
+        let key = cgroup_id.to_ne_bytes();
+        Ok(RemovedEntries {
+            policy: delete_if_present(&self.policy, &key)?,
+            stats: delete_if_present(&self.stats, &key)?,
+            prefixes: 0,
+        })
+    }
+}
+
+fn delete_if_present(map: &MapHandle, key: &[u8]) -> Result<bool, BpfError> {
+    match map.delete(key) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == libbpf_rs::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(BpfError::Libbpf {
+            what: format!("deleting an entry of map {}", map.name().to_string_lossy()),
+            source: e,
+        }),
+    }
+}

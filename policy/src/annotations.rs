@@ -1,0 +1,224 @@
+//! The `fnguard.io/` annotation keys and the policy they make.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::egress::{parse_egress, EgressRule};
+use crate::egress_table::EgressTable;
+use crate::error::PolicyError;
+
+pub const ANNOTATION_PREFIX: &str = "fnguard.io/";
+pub const KEY_EGRESS: &str = "fnguard.io/egress";
+pub const KEY_MODE: &str = "fnguard.io/mode";
+pub const KEY_FUNCTION: &str = "fnguard.io/function";
+/// Every key fnguard reads; any other `fnguard.io/` key is an error, so a
+/// misspelt policy never silently does nothing.
+pub const KNOWN_KEYS: &[&str] = &[KEY_EGRESS, KEY_FUNCTION, KEY_MODE];
+
+const MAX_FUNCTION_NAME: usize = 128;
+/// Bounds one function's share of the node-wide prefix maps.
+const MAX_EGRESS_ENTRIES: usize = 16_384;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Violations are denied in the kernel.
+    #[default]
+    Enforce,
+    /// Violations are reported and allowed.
+    Audit,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        })
+    }
+}
+
+/// A container's validated policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub mode: Mode,
+    pub function: Option<String>,
+    /// `None`: egress is not restricted. `Some(empty)`: all egress denied.
+    pub egress: Option<Vec<EgressRule>>,
+    pub egress_table: Option<EgressTable>,
+    /// The `fnguard.io/` annotations this policy came from, sorted.
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Policy {
+    /// `Ok(None)` when no `fnguard.io/` annotation is present: the container is not managed.
+    pub fn from_annotations<'a, I>(annotations: I) -> Result<Option<Policy>, PolicyError>
+    where
+        I: IntoIterator<Item = (&'a String, &'a String)>,
+    {
+        let ours: BTreeMap<String, String> = annotations
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ANNOTATION_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if ours.is_empty() {
+            return Ok(None);
+        }
+        let mut policy = Policy {
+            mode: Mode::Enforce,
+            function: None,
+            egress: None,
+            egress_table: None,
+            annotations: ours.clone(),
+        };
+        for (key, value) in &ours {
+            match key.as_str() {
+                KEY_MODE => policy.mode = parse_mode(value).map_err(|r| PolicyError::invalid(key, value, r))?,
+                KEY_FUNCTION => {
+                    policy.function = Some(parse_function(value).map_err(|r| PolicyError::invalid(key, value, r))?)
+                }
+                KEY_EGRESS => {
+                    let rules = parse_egress(value).map_err(|r| PolicyError::invalid(key, value, r))?;
+                    if rules.len() > MAX_EGRESS_ENTRIES {
+                        return Err(PolicyError::invalid(
+                            key,
+                            value,
+                            format!("{} entries; at most {MAX_EGRESS_ENTRIES} per function", rules.len()),
+                        ));
+                    }
+                    let table = EgressTable::build(&rules).map_err(|r| PolicyError::invalid(key, value, r))?;
+                    policy.egress = Some(rules);
+                    policy.egress_table = Some(table);
+                }
+                _ => {
+                    return Err(PolicyError::UnknownKey {
+                        key: key.clone(),
+                        value: crate::error::shorten(value),
+                        known: KNOWN_KEYS.join(", "),
+                    })
+                }
+            }
+        }
+        Ok(Some(policy))
+    }
+
+    /// Short stable fingerprint of the annotations, for records and events.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (k, v) in &self.annotations {
+            hasher.update(k.as_bytes());
+            hasher.update([0]);
+            hasher.update(v.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// One line for `fnguard status`.
+    pub fn summary(&self) -> String {
+        let egress = match &self.egress {
+            None => "egress unrestricted".to_string(),
+            Some(rules) if rules.is_empty() => "egress none".to_string(),
+            Some(rules) if rules.len() <= 3 => {
+                let shown: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+                format!("egress {}", shown.join(","))
+            }
+            Some(rules) => format!("egress {} rules ({}, ...)", rules.len(), rules[0]),
+        };
+        format!("{}; {egress}", self.mode)
+    }
+}
+
+fn parse_mode(value: &str) -> Result<Mode, String> {
+    match value.trim() {
+        "enforce" => Ok(Mode::Enforce),
+        "audit" => Ok(Mode::Audit),
+        other => Err(format!("unknown mode {other:?}; use enforce or audit")),
+    }
+}
+
+fn parse_function(value: &str) -> Result<String, String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-:/".contains(c);
+    if value.is_empty() || value.len() > MAX_FUNCTION_NAME {
+        return Err(format!("function name must be 1 to {MAX_FUNCTION_NAME} characters"));
+    }
+    if let Some(bad) = value.chars().find(|&c| !ok_char(c)) {
+        return Err(format!("character {bad:?} not allowed; use letters, digits and . _ - : /"));
+    }
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn policy(pairs: &[(&str, &str)]) -> Result<Option<Policy>, PolicyError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Policy::from_annotations(&map)
+    }
+
+    #[test]
+    fn no_fnguard_annotation_means_unmanaged() {
+        assert_eq!(policy(&[("io.kubernetes.pod.name", "x")]).unwrap(), None);
+        assert_eq!(policy(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let p = policy(&[(KEY_EGRESS, "127.0.0.2/32:8080/tcp"), ("other", "x")]).unwrap().unwrap();
+        assert_eq!(p.mode, Mode::Enforce);
+        assert_eq!(p.egress.as_ref().unwrap().len(), 1);
+        assert_eq!(p.annotations.len(), 1);
+        assert_eq!(p.summary(), "enforce; egress 127.0.0.2/32:8080/tcp");
+        let p = policy(&[(KEY_MODE, "audit"), (KEY_FUNCTION, "shop/checkout")]).unwrap().unwrap();
+        assert_eq!(p.mode, Mode::Audit);
+        assert_eq!(p.function.as_deref(), Some("shop/checkout"));
+        assert_eq!(p.egress, None);
+        assert_eq!(p.summary(), "audit; egress unrestricted");
+    }
+
+    #[test]
+    fn errors_name_key_value_and_reason() {
+        let cases: &[(&str, &str, &str)] = &[
+            (KEY_EGRESS, "10.0.0.0/33", "prefix length 33 exceeds 32"),
+            (KEY_EGRESS, "10.0.0.0/8:70000/tcp", "port 70000 is out of range"),
+            (KEY_EGRESS, "10.0.0.0/8:80/icmp", "unknown protocol \"icmp\""),
+            (KEY_MODE, "block", "unknown mode \"block\""),
+            (KEY_FUNCTION, "has space", "not allowed"),
+            (KEY_FUNCTION, "", "1 to 128"),
+        ];
+        for (key, value, reason) in cases {
+            let err = policy(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("invalid annotation {key}={value:?}: ")), "{err}");
+            assert!(err.contains(reason), "{err} lacks {reason}");
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn unknown_fnguard_key_is_an_error() {
+        let err = policy(&[("fnguard.io/egres", "none")]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/egress, fnguard.io/function, fnguard.io/mode"
+        );
+    }
+
+    #[test]
+    fn digest_changes_with_policy() {
+        let a = policy(&[(KEY_EGRESS, "none")]).unwrap().unwrap();
+        let b = policy(&[(KEY_EGRESS, "10.0.0.0/8")]).unwrap().unwrap();
+        assert_ne!(a.digest(), b.digest());
+        assert_eq!(a.digest(), policy(&[(KEY_EGRESS, "none")]).unwrap().unwrap().digest());
+        assert_eq!(a.digest().len(), 16);
+    }
+
+    #[test]
+    fn too_many_entries() {
+        let list: Vec<String> = (0..16_385).map(|i| format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256)).collect();
+        let err = policy(&[(KEY_EGRESS, &list.join(","))]).unwrap_err().to_string();
+        assert!(err.contains("16385 entries; at most 16384"), "{}", &err[err.len() - 80..]);
+    }
+}

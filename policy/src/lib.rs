@@ -1,0 +1,15 @@
+//! Turns a container's `fnguard.io/` annotations into a validated [`Policy`]
+//! and the entries its kernel maps need. No root, no kernel: everything here
+//! is testable as plain Rust.
+
+mod annotations;
+mod cidr;
+mod egress;
+mod egress_table;
+mod error;
+
+pub use annotations::{Mode, Policy, ANNOTATION_PREFIX, KEY_EGRESS, KEY_FUNCTION, KEY_MODE, KNOWN_KEYS};
+pub use cidr::Cidr;
+pub use egress::{EgressRule, PortRange, Protocols};
+pub use egress_table::{EgressTable, PrefixRules, MAX_PORT_RULES_PER_PREFIX};
+pub use error::PolicyError;
