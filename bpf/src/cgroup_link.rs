@@ -20,22 +20,39 @@ pub(crate) struct CgroupProgram {
 
 /// Programs attached to every managed cgroup.
 pub(crate) const CGROUP_PROGRAMS: &[CgroupProgram] = &[
-    CgroupProgram { name: "fng_connect4", attach_type: libbpf_sys::BPF_CGROUP_INET4_CONNECT },
-    CgroupProgram { name: "fng_connect6", attach_type: libbpf_sys::BPF_CGROUP_INET6_CONNECT },
-    CgroupProgram { name: "fng_sendmsg4", attach_type: libbpf_sys::BPF_CGROUP_UDP4_SENDMSG },
-    CgroupProgram { name: "fng_sendmsg6", attach_type: libbpf_sys::BPF_CGROUP_UDP6_SENDMSG },
+    CgroupProgram {
+        name: "fng_connect4",
+        attach_type: libbpf_sys::BPF_CGROUP_INET4_CONNECT,
+    },
+    CgroupProgram {
+        name: "fng_connect6",
+        attach_type: libbpf_sys::BPF_CGROUP_INET6_CONNECT,
+    },
+    CgroupProgram {
+        name: "fng_sendmsg4",
+        attach_type: libbpf_sys::BPF_CGROUP_UDP4_SENDMSG,
+    },
+    CgroupProgram {
+        name: "fng_sendmsg6",
+        attach_type: libbpf_sys::BPF_CGROUP_UDP6_SENDMSG,
+    },
 ];
 
 /// Attaches every cgroup program to `cgroup_dir` and pins the links. On
 /// error the caller removes what was pinned with [`detach_cgroup_programs`].
-pub fn attach_cgroup_programs(layout: &PinLayout, cgroup_id: u64, cgroup_dir: &Path) -> Result<(), BpfError> {
+pub fn attach_cgroup_programs(
+    layout: &PinLayout,
+    cgroup_id: u64,
+    cgroup_dir: &Path,
+) -> Result<(), BpfError> {
     let links_dir = layout.cgroup_links_dir(cgroup_id);
     fs::create_dir_all(&links_dir).map_err(BpfError::io("creating link directory", &links_dir))?;
     let cgroup = fs::File::open(cgroup_dir).map_err(BpfError::io("opening cgroup", cgroup_dir))?;
     for program in CGROUP_PROGRAMS {
         let prog_path = layout.prog(program.name);
-        let prog = ProgramHandle::from_pinned_path(&prog_path)
-            .map_err(BpfError::libbpf(format!("opening pinned program {}", prog_path.display())))?;
+        let prog = ProgramHandle::from_pinned_path(&prog_path).map_err(BpfError::libbpf(
+            format!("opening pinned program {}", prog_path.display()),
+        ))?;
         // SAFETY: both fds are open for the duration of the call; opts may be NULL.
         let rc = unsafe {
             libbpf_sys::bpf_link_create(
@@ -46,7 +63,9 @@ pub fn attach_cgroup_programs(layout: &PinLayout, cgroup_id: u64, cgroup_dir: &P
             )
         };
         if rc < 0 {
-            return Err(BpfError::io("attaching program to cgroup", cgroup_dir)(io::Error::from_raw_os_error(-rc)));
+            return Err(BpfError::io("attaching program to cgroup", cgroup_dir)(
+                io::Error::from_raw_os_error(-rc),
+            ));
         }
         // SAFETY: rc is a fresh link fd that nothing else owns.
         let link = unsafe { OwnedFd::from_raw_fd(rc) };
@@ -55,7 +74,9 @@ pub fn attach_cgroup_programs(layout: &PinLayout, cgroup_id: u64, cgroup_dir: &P
         // SAFETY: link is a valid fd and c_pin a valid C string.
         let rc = unsafe { libbpf_sys::bpf_obj_pin(link.as_raw_fd(), c_pin.as_ptr()) };
         if rc < 0 {
-            return Err(BpfError::io("pinning link", &pin)(io::Error::from_raw_os_error(-rc)));
+            return Err(BpfError::io("pinning link", &pin)(
+                io::Error::from_raw_os_error(-rc),
+            ));
         }
     }
     Ok(())
@@ -72,7 +93,9 @@ pub fn detach_cgroup_programs(layout: &PinLayout, cgroup_id: u64) -> Result<usiz
     };
     let mut removed = 0;
     for entry in entries {
-        let path = entry.map_err(BpfError::io("reading link directory", &links_dir))?.path();
+        let path = entry
+            .map_err(BpfError::io("reading link directory", &links_dir))?
+            .path();
         // Detach explicitly so a link fd held elsewhere cannot keep the
         // program attached. A link whose cgroup is gone was auto-detached
         // by the kernel; unpinning frees it.

@@ -22,7 +22,10 @@ pub enum BpfError {
 }
 
 impl BpfError {
-    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BpfError {
+    pub(crate) fn io(
+        what: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> BpfError {
         let path = path.into();
         move |source| BpfError::Io { what, path, source }
     }

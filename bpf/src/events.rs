@@ -63,7 +63,10 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
     let u32_at = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let u64_at = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     let comm_bytes = &bytes[32..48];
-    let comm_len = comm_bytes.iter().position(|&b| b == 0).unwrap_or(comm_bytes.len());
+    let comm_len = comm_bytes
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(comm_bytes.len());
     let comm = String::from_utf8_lossy(&comm_bytes[..comm_len]).into_owned();
     match u32_at(0) {
         KIND_NET_EGRESS => {
@@ -119,8 +122,10 @@ pub struct EventReader {
 impl EventReader {
     pub fn open(layout: &PinLayout) -> Result<Self, BpfError> {
         let path = layout.map("fng_events");
-        let map = MapHandle::from_pinned_path(&path)
-            .map_err(BpfError::libbpf(format!("opening event ring {}", path.display())))?;
+        let map = MapHandle::from_pinned_path(&path).map_err(BpfError::libbpf(format!(
+            "opening event ring {}",
+            path.display()
+        )))?;
         let pending: Rc<RefCell<Vec<Result<Event, BpfError>>>> = Rc::default();
         let sink = Rc::clone(&pending);
         let mut builder = RingBufferBuilder::new();
@@ -130,7 +135,9 @@ impl EventReader {
                 0
             })
             .map_err(BpfError::libbpf("reading the event ring"))?;
-        let ring = builder.build().map_err(BpfError::libbpf("reading the event ring"))?;
+        let ring = builder
+            .build()
+            .map_err(BpfError::libbpf("reading the event ring"))?;
         Ok(EventReader {
             ring,
             pending,
@@ -140,13 +147,17 @@ impl EventReader {
 
     /// Waits up to `timeout` for events and returns those that arrived.
     pub fn poll(&self, timeout: Duration) -> Result<Vec<Result<Event, BpfError>>, BpfError> {
-        self.ring.poll(timeout).map_err(BpfError::libbpf("polling the event ring"))?;
+        self.ring
+            .poll(timeout)
+            .map_err(BpfError::libbpf("polling the event ring"))?;
         Ok(self.pending.borrow_mut().drain(..).collect())
     }
 
     /// Returns the events already in the ring without waiting.
     pub fn drain(&self) -> Result<Vec<Result<Event, BpfError>>, BpfError> {
-        self.ring.consume().map_err(BpfError::libbpf("reading the event ring"))?;
+        self.ring
+            .consume()
+            .map_err(BpfError::libbpf("reading the event ring"))?;
         Ok(self.pending.borrow_mut().drain(..).collect())
     }
 }
@@ -177,7 +188,10 @@ mod tests {
         let Event::NetEgress(e) = decode(&net_event(4, &[127, 0, 0, 3])).unwrap();
         assert_eq!((e.pid, e.tid, e.uid, e.cgroup_id), (42, 43, 1000, 77));
         assert_eq!(e.comm, "probe");
-        assert_eq!((e.verdict, e.operation, e.protocol.as_str()), ("denied", "connect", "tcp"));
+        assert_eq!(
+            (e.verdict, e.operation, e.protocol.as_str()),
+            ("denied", "connect", "tcp")
+        );
         assert_eq!(format!("{}:{}", e.daddr, e.dport), "127.0.0.3:8080");
         let mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 3];
         let Event::NetEgress(e) = decode(&net_event(6, &mapped)).unwrap();
@@ -189,7 +203,10 @@ mod tests {
         assert!(decode(&[0u8; 10]).is_err());
         let mut b = net_event(4, &[1, 2, 3, 4]);
         b[0] = 99;
-        assert!(decode(&b).unwrap_err().to_string().contains("unknown event kind 99"));
+        assert!(decode(&b)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown event kind 99"));
         assert!(decode(&net_event(4, &[1, 2, 3, 4])[..60]).is_err());
     }
 }

@@ -36,7 +36,10 @@ pub(crate) fn lpm_key_cgroup(key: &[u8]) -> Option<u64> {
 
 /// `struct fng_egress_value`
 pub(crate) fn egress_value(rules: &[(PortRange, Protocols)]) -> Vec<u8> {
-    assert!(rules.len() <= MAX_PORT_RULES_PER_PREFIX, "policy crate bounds the rules per prefix");
+    assert!(
+        rules.len() <= MAX_PORT_RULES_PER_PREFIX,
+        "policy crate bounds the rules per prefix"
+    );
     let mut value = vec![0u8; EGRESS_VALUE_SIZE];
     value[..4].copy_from_slice(&(rules.len() as u32).to_ne_bytes());
     for (i, (range, protos)) in rules.iter().enumerate() {

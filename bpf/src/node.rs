@@ -17,7 +17,13 @@ use crate::paths::PinLayout;
 use crate::skel::NetSkelBuilder;
 
 /// Maps every object shares, pinned under `maps/`.
-pub(crate) const MAP_NAMES: &[&str] = &["fng_policy", "fng_egress_v4", "fng_egress_v6", "fng_stats", "fng_events"];
+pub(crate) const MAP_NAMES: &[&str] = &[
+    "fng_policy",
+    "fng_egress_v4",
+    "fng_egress_v6",
+    "fng_stats",
+    "fng_events",
+];
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
@@ -54,22 +60,28 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     let open = NetSkelBuilder::default()
         .open(&mut storage)
         .map_err(BpfError::libbpf("opening the net BPF object"))?;
-    let mut skel = open
-        .load()
-        .map_err(BpfError::libbpf("loading the net BPF object (verifier log above)"))?;
+    let mut skel = open.load().map_err(BpfError::libbpf(
+        "loading the net BPF object (verifier log above)",
+    ))?;
 
     let object = skel.object_mut();
     for mut map in object.maps_mut() {
         let name = map.name().to_string_lossy().into_owned();
         if MAP_NAMES.contains(&name.as_str()) {
             let path = layout.map(&name);
-            map.pin(&path).map_err(BpfError::libbpf(format!("pinning map at {}", path.display())))?;
+            map.pin(&path).map_err(BpfError::libbpf(format!(
+                "pinning map at {}",
+                path.display()
+            )))?;
         }
     }
     for mut prog in object.progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         let path = layout.prog(&name);
-        prog.pin(&path).map_err(BpfError::libbpf(format!("pinning program at {}", path.display())))?;
+        prog.pin(&path).map_err(BpfError::libbpf(format!(
+            "pinning program at {}",
+            path.display()
+        )))?;
     }
     if !is_loaded(layout) {
         return Err(BpfError::Incomplete(format!(
@@ -90,10 +102,11 @@ fn check_bpffs(dir: &Path) -> Result<(), BpfError> {
     }
     // SAFETY: statfs succeeded and filled buf.
     let fs_type = unsafe { buf.assume_init() }.f_type;
+    #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
     if fs_type as i64 != BPF_FS_MAGIC {
-        return Err(BpfError::io("pin root is not on a bpf filesystem", dir)(std::io::Error::other(
-            "mount one with `mount -t bpf bpf /sys/fs/bpf`",
-        )));
+        return Err(BpfError::io("pin root is not on a bpf filesystem", dir)(
+            std::io::Error::other("mount one with `mount -t bpf bpf /sys/fs/bpf`"),
+        ));
     }
     Ok(())
 }

@@ -29,6 +29,14 @@ impl PinLayout {
         PinLayout { root, abi_dir }
     }
 
+    /// The layout of another build's objects, e.g. for a container recorded
+    /// before an upgrade.
+    pub fn for_abi(root: impl Into<PathBuf>, abi: &str) -> Self {
+        let root = root.into();
+        let abi_dir = root.join(abi);
+        PinLayout { root, abi_dir }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

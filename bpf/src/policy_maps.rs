@@ -48,7 +48,10 @@ impl PolicyMaps {
     pub fn open(layout: &PinLayout) -> Result<Self, BpfError> {
         let open = |name: &str| {
             let path = layout.map(name);
-            MapHandle::from_pinned_path(&path).map_err(BpfError::libbpf(format!("opening pinned map {}", path.display())))
+            MapHandle::from_pinned_path(&path).map_err(BpfError::libbpf(format!(
+                "opening pinned map {}",
+                path.display()
+            )))
         };
         Ok(PolicyMaps {
             policy: open("fng_policy")?,
@@ -71,7 +74,10 @@ impl PolicyMaps {
                     &layout::egress_value(&prefix.rules),
                     MapFlags::ANY,
                 )
-                .map_err(BpfError::libbpf(format!("writing egress prefix {} of cgroup {cgroup_id}", prefix.cidr)))?;
+                .map_err(BpfError::libbpf(format!(
+                    "writing egress prefix {} of cgroup {cgroup_id}",
+                    prefix.cidr
+                )))?;
             }
         }
         if policy.mode == Mode::Audit {
@@ -80,10 +86,14 @@ impl PolicyMaps {
         let key = cgroup_id.to_ne_bytes();
         self.stats
             .update(&key, &[0u8; layout::STATS_SIZE], MapFlags::ANY)
-            .map_err(BpfError::libbpf(format!("creating counters of cgroup {cgroup_id}")))?;
+            .map_err(BpfError::libbpf(format!(
+                "creating counters of cgroup {cgroup_id}"
+            )))?;
         self.policy
             .update(&key, &layout::policy_value(flags), MapFlags::ANY)
-            .map_err(BpfError::libbpf(format!("writing policy of cgroup {cgroup_id}")))
+            .map_err(BpfError::libbpf(format!(
+                "writing policy of cgroup {cgroup_id}"
+            )))
     }
 
     /// Deletes the entries [`install`](Self::install) wrote for this policy.
@@ -122,7 +132,9 @@ impl PolicyMaps {
         let value = self
             .stats
             .lookup(&cgroup_id.to_ne_bytes(), MapFlags::ANY)
-            .map_err(BpfError::libbpf(format!("reading counters of cgroup {cgroup_id}")))?;
+            .map_err(BpfError::libbpf(format!(
+                "reading counters of cgroup {cgroup_id}"
+            )))?;
         Ok(value.map(|v| CgroupStats {
             connect_allowed: layout::u64_at(&v, 0),
             connect_denied: layout::u64_at(&v, 1),
@@ -138,7 +150,10 @@ impl PolicyMaps {
     pub fn cgroups(&self) -> BTreeSet<u64> {
         let mut ids = BTreeSet::new();
         for map in [&self.policy, &self.stats] {
-            ids.extend(map.keys().filter_map(|k| Some(u64::from_ne_bytes(k.as_slice().try_into().ok()?))));
+            ids.extend(
+                map.keys()
+                    .filter_map(|k| Some(u64::from_ne_bytes(k.as_slice().try_into().ok()?))),
+            );
         }
         for map in [&self.egress_v4, &self.egress_v6] {
             ids.extend(map.keys().filter_map(|k| layout::lpm_key_cgroup(&k)));

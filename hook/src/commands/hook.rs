@@ -1,0 +1,139 @@
+//! `fnguard hook <stage>`: called by the runtime with the OCI state on stdin.
+//!
+//! createRuntime (or prestart) puts the container's policy in the kernel
+//! before its first instruction; any failure undoes what was done and exits
+//! non-zero so the runtime refuses to start the container. poststop removes
+//! it all again and never fails, since a failing poststop breaks `runc delete`.
+
+use std::io::Read;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use fnguard_bpf::{attach_cgroup_programs, ensure_loaded, LoadOutcome, PolicyMaps, ABI};
+use fnguard_policy::Policy;
+
+use crate::bundle::read_annotations;
+use crate::cgroup;
+use crate::node_lock::NodeLock;
+use crate::records::ContainerRecord;
+use crate::settings::Settings;
+use crate::state::HookState;
+use crate::teardown::remove_container;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Stage {
+    /// Deprecated alias of createRuntime; podman's hooks.d maps it there.
+    #[value(name = "prestart")]
+    Prestart,
+    #[value(name = "createRuntime", alias = "createruntime")]
+    CreateRuntime,
+    #[value(name = "poststop")]
+    Poststop,
+}
+
+pub fn run(settings: &Settings, stage: Stage, stdin: impl Read) -> Result<()> {
+    let state = HookState::read(stdin)?;
+    match stage {
+        Stage::Prestart | Stage::CreateRuntime => create(settings, &state),
+        Stage::Poststop => poststop(settings, &state),
+    }
+}
+
+fn create(settings: &Settings, state: &HookState) -> Result<()> {
+    let annotations = read_annotations(&state.bundle)?;
+    let Some(policy) = Policy::from_annotations(&annotations)? else {
+        log::debug!(
+            "container {} has no fnguard.io/ annotation; not managed",
+            state.id
+        );
+        return Ok(());
+    };
+    let pid = state.host_pid().with_context(|| {
+        format!(
+            "the OCI state of container {} has no pid (status {:?}); run `fnguard hook` as a createRuntime or prestart hook",
+            state.id, state.status
+        )
+    })?;
+    let cgroup = cgroup::resolve(pid).with_context(|| format!("container {}", state.id))?;
+
+    let _lock = NodeLock::acquire(&settings.run_dir)?;
+    let records = settings.records();
+    if let Some(existing) = records
+        .list()?
+        .into_iter()
+        .find(|r| r.cgroup_id == cgroup.id && r.id != state.id)
+    {
+        bail!(
+            "container {}: cgroup {} ({}) is already managed by container {}; give each container its own cgroup",
+            state.id,
+            cgroup.id,
+            cgroup.dir.display(),
+            existing.id
+        );
+    }
+    let layout = settings.layout();
+    if ensure_loaded(&layout).context("loading fnguard's BPF objects")? == LoadOutcome::Loaded {
+        log::info!(
+            "loaded and pinned BPF objects under {}",
+            layout.abi_dir().display()
+        );
+    }
+
+    let record = ContainerRecord {
+        id: state.id.clone(),
+        bundle: state.bundle.clone(),
+        pid,
+        cgroup_id: cgroup.id,
+        cgroup_dir: cgroup.dir.clone(),
+        function: policy.function.clone(),
+        mode: policy.mode.to_string(),
+        policy_summary: policy.summary(),
+        policy_digest: policy.digest(),
+        annotations: policy.annotations.clone(),
+        abi: ABI.to_string(),
+        created_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    };
+    let applied = (|| -> Result<()> {
+        PolicyMaps::open(&layout)?
+            .install(cgroup.id, &policy)
+            .with_context(|| format!("writing the policy of container {}", state.id))?;
+        attach_cgroup_programs(&layout, cgroup.id, &cgroup.dir)
+            .with_context(|| format!("attaching to the cgroup of container {}", state.id))?;
+        records.write(&record)
+    })();
+    if let Err(error) = applied {
+        if let Err(undo) = remove_container(&settings.pin_root, &records, &record) {
+            log::error!(
+                "undoing container {} after a failed hook: {undo:#}",
+                state.id
+            );
+        }
+        return Err(error);
+    }
+    log::info!(
+        "container {} managed: cgroup {} ({})",
+        state.id,
+        cgroup.id,
+        policy.summary()
+    );
+    Ok(())
+}
+
+fn poststop(settings: &Settings, state: &HookState) -> Result<()> {
+    let _lock = NodeLock::acquire(&settings.run_dir)?;
+    let records = settings.records();
+    let Some(record) = records.read(&state.id)? else {
+        log::debug!(
+            "container {} has no fnguard record; nothing to remove",
+            state.id
+        );
+        return Ok(());
+    };
+    let removed = remove_container(&settings.pin_root, &records, &record)?;
+    log::info!("container {} stopped: removed {removed}", state.id);
+    Ok(())
+}

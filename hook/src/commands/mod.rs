@@ -1,0 +1,4 @@
+pub mod events;
+pub mod gc;
+pub mod hook;
+pub mod status;

@@ -1,0 +1,11 @@
+//! The `fnguard` binary's library: the OCI hook and the operator commands,
+//! one module per subcommand under `commands/`.
+
+pub mod bundle;
+pub mod cgroup;
+pub mod commands;
+pub mod node_lock;
+pub mod records;
+pub mod settings;
+pub mod state;
+pub mod teardown;

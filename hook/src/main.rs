@@ -1,0 +1,112 @@
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fnguard::commands::{events, gc, hook, status};
+use fnguard::settings::{Settings, DEFAULT_RUN_DIR};
+use fnguard_bpf::paths::DEFAULT_PIN_ROOT;
+
+/// eBPF security for serverless functions: per-function policy from OCI
+/// annotations, enforced in the kernel.
+#[derive(Parser)]
+#[command(name = "fnguard", version)]
+struct Cli {
+    /// bpffs directory holding fnguard's pinned programs, maps and links.
+    #[arg(long, global = true, env = "FNGUARD_PIN_ROOT", default_value = DEFAULT_PIN_ROOT)]
+    pin_root: PathBuf,
+    /// Directory for container records, the node lock and the hook log.
+    #[arg(long, global = true, env = "FNGUARD_RUN_DIR", default_value = DEFAULT_RUN_DIR)]
+    run_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// OCI hook: reads the container state on stdin (createRuntime, prestart, poststop).
+    Hook {
+        #[arg(value_enum)]
+        stage: hook::Stage,
+    },
+    /// List managed containers with their policy and counters.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove pins, map entries and records of containers whose cgroup is gone.
+    Gc,
+    /// Print events from the kernel as they arrive.
+    Events {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Print the events already queued, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Only events of this container id.
+        #[arg(long)]
+        container: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::new().filter_or("FNGUARD_LOG", "warn"))
+        .format_target(false)
+        .init();
+    let settings = Settings {
+        pin_root: cli.pin_root,
+        run_dir: cli.run_dir,
+    };
+    let result = match cli.command {
+        Command::Hook { stage } => {
+            let result = hook::run(&settings, stage, std::io::stdin().lock());
+            if let Err(error) = &result {
+                append_hook_log(&settings, stage, error);
+                if stage == hook::Stage::Poststop {
+                    // A failing poststop makes `runc delete` fail; gc cleans up later.
+                    eprintln!(
+                        "fnguard: poststop: {error:#} (ignored; `fnguard gc` removes leftovers)"
+                    );
+                    return ExitCode::SUCCESS;
+                }
+            }
+            result
+        }
+        Command::Status { json } => status::run(&settings, json),
+        Command::Gc => gc::run(&settings),
+        Command::Events {
+            json,
+            once,
+            container,
+        } => events::run(
+            &settings,
+            &events::EventsArgs {
+                json,
+                once,
+                container,
+            },
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("fnguard: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Hook output is only shown by the runtime on failure; the log keeps it.
+fn append_hook_log(settings: &Settings, stage: hook::Stage, error: &anyhow::Error) {
+    let path = settings.run_dir.join("hook.log");
+    let line = format!(
+        "{} {stage:?}: {error:#}\n",
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+    );
+    if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&path) {
+        let _ = file.write_all(line.as_bytes());
+    }
+}
