@@ -1,10 +1,15 @@
 //! One JSON record per managed container under `<run dir>/containers/`:
 //! what poststop, `status`, `gc` and `events` need to know about it.
+//!
+//! A stopped container's record moves to `<run dir>/history/<cgroup-id>.json`
+//! for [`HISTORY_TTL`], so events still queued when it stopped keep their
+//! container and function; older history is pruned on every retirement.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -27,16 +32,64 @@ pub struct ContainerRecord {
     pub created_unix_ms: u64,
 }
 
+/// How long a stopped container stays attributable.
+pub const HISTORY_TTL: Duration = Duration::from_secs(15 * 60);
+
 #[derive(Debug, Clone)]
 pub struct RecordStore {
     dir: PathBuf,
+    history: PathBuf,
 }
 
 impl RecordStore {
     pub fn new(run_dir: &Path) -> Self {
         RecordStore {
             dir: run_dir.join("containers"),
+            history: run_dir.join("history"),
         }
+    }
+
+    /// Moves a stopped container's record to the history and prunes
+    /// history older than [`HISTORY_TTL`]. Returns whether a live record was there.
+    pub fn retire(&self, record: &ContainerRecord) -> Result<bool> {
+        fs::create_dir_all(&self.history)
+            .with_context(|| format!("creating {}", self.history.display()))?;
+        let path = self.history.join(format!("{}.json", record.cgroup_id));
+        let text = serde_json::to_vec(record).context("encoding container record")?;
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        self.prune_history(HISTORY_TTL);
+        self.remove(&record.id)
+    }
+
+    /// The record of a running or recently stopped container by cgroup id.
+    pub fn find_by_cgroup(&self, cgroup_id: u64) -> Option<ContainerRecord> {
+        if let Ok(live) = self.list() {
+            if let Some(record) = live.into_iter().find(|r| r.cgroup_id == cgroup_id) {
+                return Some(record);
+            }
+        }
+        let bytes = fs::read(self.history.join(format!("{cgroup_id}.json"))).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Removes history entries older than `ttl`; returns how many.
+    pub fn prune_history(&self, ttl: Duration) -> usize {
+        let Ok(entries) = fs::read_dir(&self.history) else {
+            return 0;
+        };
+        let now = SystemTime::now();
+        let mut pruned = 0;
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(|t| now.duration_since(t).unwrap_or_default() >= ttl)
+                .unwrap_or(false);
+            if old && fs::remove_file(entry.path()).is_ok() {
+                pruned += 1;
+            }
+        }
+        pruned
     }
 
     pub fn dir(&self) -> &Path {
@@ -146,5 +199,20 @@ mod tests {
         assert!(store.remove("a").unwrap());
         assert!(!store.remove("a").unwrap());
         assert_eq!(store.read("a").unwrap(), None);
+    }
+
+    #[test]
+    fn retired_records_stay_findable_until_pruned() {
+        let run = tempfile::tempdir().unwrap();
+        let store = RecordStore::new(run.path());
+        store.write(&record("a")).unwrap();
+        assert_eq!(store.find_by_cgroup(7).unwrap().id, "a");
+        assert!(store.retire(&record("a")).unwrap());
+        assert_eq!(store.list().unwrap(), vec![]);
+        assert_eq!(store.find_by_cgroup(7).unwrap().id, "a");
+        assert_eq!(store.find_by_cgroup(8), None);
+        assert_eq!(store.prune_history(HISTORY_TTL), 0);
+        assert_eq!(store.prune_history(Duration::ZERO), 1);
+        assert_eq!(store.find_by_cgroup(7), None);
     }
 }

@@ -57,6 +57,6 @@ pub fn remove_container(
         };
         removed.map_entries = entries.total();
     }
-    removed.record = records.remove(&record.id)?;
+    removed.record = records.retire(record)?;
     Ok(removed)
 }

@@ -154,7 +154,7 @@ fn split_port(rest: &str) -> Result<(&str, Option<&str>), String> {
             None => (rest, None),
         });
     }
-    if rest.parse::<std::net::IpAddr>().is_ok() {
+    if !rest.contains(':') || rest.parse::<std::net::IpAddr>().is_ok() {
         return Ok((rest, None));
     }
     match rest.split_once(':') {
@@ -246,6 +246,7 @@ mod tests {
             ("10.0.0.0/8,,::1", "empty entry"),
             ("none,10.0.0.0/8", "must stand alone"),
             ("example.com:443", "not an IPv4 or IPv6 address"),
+            ("not-an-ip", "\"not-an-ip\" is not an IPv4 or IPv6 address"),
             ("fd00::1:2:3:80:x", "not an address"),
             ("[::1:8080", "missing `]`"),
             ("[::1]8080", "unexpected"),

@@ -31,10 +31,16 @@ struct Enriched<'a> {
 pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
     let layout = settings.layout();
     if !fnguard_bpf::is_loaded(&layout) {
-        anyhow::bail!(
-            "no fnguard BPF objects are pinned under {}; they are loaded by the first managed container",
-            layout.abi_dir().display()
-        );
+        if args.once {
+            anyhow::bail!(
+                "no fnguard BPF objects are pinned under {}; the first managed container loads them",
+                layout.abi_dir().display()
+            );
+        }
+        log::info!("waiting for the first managed container to load the BPF objects");
+        while !fnguard_bpf::is_loaded(&layout) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     let reader = EventReader::open(&layout)?;
     let boot_offset = monotonic_to_unix_ns()?;
@@ -126,33 +132,26 @@ fn monotonic_to_unix_ns() -> Result<u64> {
     Ok((now.as_nanos() as u64).saturating_sub(mono_ns))
 }
 
-/// Container records by cgroup id, reloaded when an unknown cgroup shows up.
+/// Container records by cgroup id, looked up once per cgroup; stopped
+/// containers are found in the record history.
 struct Owners<'s> {
     settings: &'s Settings,
-    by_cgroup: HashMap<u64, ContainerRecord>,
+    by_cgroup: HashMap<u64, Option<ContainerRecord>>,
 }
 
 impl<'s> Owners<'s> {
     fn new(settings: &'s Settings) -> Self {
-        let mut owners = Owners {
+        Owners {
             settings,
             by_cgroup: HashMap::new(),
-        };
-        owners.reload();
-        owners
-    }
-
-    fn reload(&mut self) {
-        match self.settings.records().list() {
-            Ok(records) => self.by_cgroup = records.into_iter().map(|r| (r.cgroup_id, r)).collect(),
-            Err(e) => log::warn!("{e:#}"),
         }
     }
 
     fn of(&mut self, cgroup_id: u64) -> Option<&ContainerRecord> {
-        if !self.by_cgroup.contains_key(&cgroup_id) {
-            self.reload();
-        }
-        self.by_cgroup.get(&cgroup_id)
+        let records = self.settings.records();
+        self.by_cgroup
+            .entry(cgroup_id)
+            .or_insert_with(|| records.find_by_cgroup(cgroup_id))
+            .as_ref()
     }
 }

@@ -1,0 +1,492 @@
+//! End-to-end test support: a throwaway fnguard node (its own pin root, run
+//! directory and runc root) and OCI bundles built from `test-bundles/`
+//! templates with a busybox-static + payload rootfs. Everything a node made
+//! is removed when it is dropped.
+
+use std::fs;
+use std::net::{TcpListener, UdpSocket};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const BUSYBOX: &str = "/bin/busybox";
+static BUNDLES: AtomicUsize = AtomicUsize::new(0);
+
+/// Root of this workspace.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// The static payload binary (`make payload` builds it).
+pub fn payload_binary() -> PathBuf {
+    let path = std::env::var_os("FNGUARD_PAYLOAD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            workspace_root().join("target/x86_64-unknown-linux-gnu/release/fnguard-payload")
+        });
+    assert!(
+        path.exists(),
+        "payload binary {} is missing; build it with `make payload`",
+        path.display()
+    );
+    path
+}
+
+/// A fnguard node for one test.
+pub struct Node {
+    pub fnguard: PathBuf,
+    pub pin_root: PathBuf,
+    pub run_dir: PathBuf,
+    pub shared: PathBuf,
+    runc_root: PathBuf,
+    work: TempDir,
+    started: std::sync::Mutex<Vec<String>>,
+}
+
+impl Node {
+    /// `name` keeps pin roots of parallel tests apart.
+    pub fn new(name: &str, fnguard: &Path) -> Node {
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "end-to-end tests run as root (CI does)"
+        );
+        assert!(
+            Path::new(BUSYBOX).exists(),
+            "{BUSYBOX} is missing: apt-get install busybox-static"
+        );
+        assert!(
+            fs::read_to_string("/proc/self/mounts")
+                .unwrap_or_default()
+                .contains(" /sys/fs/bpf bpf "),
+            "bpffs is not mounted at /sys/fs/bpf: mount -t bpf bpf /sys/fs/bpf"
+        );
+        let work = tempfile::Builder::new()
+            .prefix(&format!("fnguard-{name}-"))
+            .tempdir()
+            .expect("temp dir");
+        let unique = work
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let node = Node {
+            fnguard: fnguard.to_path_buf(),
+            pin_root: PathBuf::from("/sys/fs/bpf/fnguard-test").join(&unique),
+            run_dir: work.path().join("run"),
+            shared: work.path().join("shared"),
+            runc_root: work.path().join("runc"),
+            work,
+            started: Default::default(),
+        };
+        fs::create_dir_all(&node.shared).unwrap();
+        node
+    }
+
+    /// A bundle named after `id`, from the `function` template.
+    pub fn bundle(&self, id: &str) -> BundleBuilder<'_> {
+        BundleBuilder {
+            node: self,
+            id: id.to_string(),
+            annotations: Vec::new(),
+            args: Vec::new(),
+            hooks: true,
+            poststop: true,
+        }
+    }
+
+    /// Runs `fnguard` against this node's pin root and run directory.
+    pub fn fnguard(&self, args: &[&str]) -> Output {
+        Command::new(&self.fnguard)
+            .args(args)
+            .env("FNGUARD_PIN_ROOT", &self.pin_root)
+            .env("FNGUARD_RUN_DIR", &self.run_dir)
+            .output()
+            .expect("running fnguard")
+    }
+
+    /// Runs the hook directly with `state` on stdin.
+    pub fn hook(&self, stage: &str, state: &Value) -> Output {
+        let mut child = Command::new(&self.fnguard)
+            .args(["hook", stage])
+            .env("FNGUARD_PIN_ROOT", &self.pin_root)
+            .env("FNGUARD_RUN_DIR", &self.run_dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running fnguard hook");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(state.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// `fnguard status --json`.
+    pub fn status(&self) -> Vec<Value> {
+        let out = self.fnguard(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON")
+    }
+
+    /// `fnguard events --once --json`.
+    pub fn events(&self) -> Vec<Value> {
+        let out = self.fnguard(&["events", "--once", "--json"]);
+        assert!(
+            out.status.success(),
+            "events failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("event line is JSON"))
+            .collect()
+    }
+
+    /// Starts `fnguard events --json` in the background, as an operator
+    /// following the node would; events then carry their container.
+    pub fn follow_events(&self) -> EventFollower {
+        let child = Command::new(&self.fnguard)
+            .args(["events", "--json"])
+            .env("FNGUARD_PIN_ROOT", &self.pin_root)
+            .env("FNGUARD_RUN_DIR", &self.run_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running fnguard events");
+        EventFollower { child: Some(child) }
+    }
+
+    /// What fnguard left on this node, seen with bpftool and the file system.
+    pub fn leftovers(&self) -> Leftovers {
+        let mut left = Leftovers::default();
+        for abi in read_dir_paths(&self.pin_root) {
+            for link_dir in read_dir_paths(&abi.join("links")) {
+                left.link_pins.extend(read_dir_paths(&link_dir));
+                left.link_dirs.push(link_dir);
+            }
+            for map in ["fng_policy", "fng_egress_v4", "fng_egress_v6", "fng_stats"] {
+                let path = abi.join("maps").join(map);
+                if path.exists() {
+                    left.map_entries += bpftool_entries(&path);
+                }
+            }
+        }
+        left.records = read_dir_paths(&self.run_dir.join("containers"));
+        left
+    }
+
+    /// Waits until `n` containers are recorded (their createRuntime hooks finished).
+    pub fn wait_for_records(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while read_dir_paths(&self.run_dir.join("containers")).len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{n} containers were not recorded in {timeout:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn runc(&self) -> Command {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["--kill-after=5", "120", "runc", "--root"])
+            .arg(&self.runc_root);
+        cmd
+    }
+
+    /// Runs `runc delete --force` on a container, as a runtime would.
+    pub fn runc_delete(&self, id: &str) -> Output {
+        self.runc()
+            .args(["delete", "--force", id])
+            .output()
+            .expect("runc delete")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for id in self.started.lock().map(|s| s.clone()).unwrap_or_default() {
+            let _ = self.runc().args(["delete", "--force", &id]).output();
+        }
+        let _ = fs::remove_dir_all(&self.pin_root);
+        let _ = self.work.path();
+    }
+}
+
+pub struct EventFollower {
+    child: Option<Child>,
+}
+
+impl EventFollower {
+    /// Gives the reader a moment to drain the ring, stops it and returns
+    /// the events it printed.
+    pub fn stop(mut self) -> Vec<Value> {
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        let child = self.child.take().expect("running");
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = child.wait_with_output().expect("fnguard events");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("fnguard:"),
+            "fnguard events failed: {stderr}"
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("event line {l:?}: {e}")))
+            .collect()
+    }
+}
+
+impl Drop for EventFollower {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Pins, entries and records left on a node; all empty after a clean stop.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    pub link_dirs: Vec<PathBuf>,
+    pub link_pins: Vec<PathBuf>,
+    pub map_entries: usize,
+    pub records: Vec<PathBuf>,
+}
+
+impl Leftovers {
+    pub fn is_empty(&self) -> bool {
+        self.link_dirs.is_empty()
+            && self.link_pins.is_empty()
+            && self.map_entries == 0
+            && self.records.is_empty()
+    }
+}
+
+pub struct BundleBuilder<'n> {
+    node: &'n Node,
+    id: String,
+    annotations: Vec<(String, String)>,
+    args: Vec<String>,
+    hooks: bool,
+    poststop: bool,
+}
+
+impl<'n> BundleBuilder<'n> {
+    pub fn annotation(mut self, key: &str, value: &str) -> Self {
+        self.annotations.push((key.into(), value.into()));
+        self
+    }
+
+    /// Payload steps (see test-bundles/payload).
+    pub fn steps<S: AsRef<str>>(mut self, steps: &[S]) -> Self {
+        self.args = steps.iter().map(|s| s.as_ref().to_string()).collect();
+        self
+    }
+
+    /// No fnguard hooks at all: the plain-runc baseline.
+    pub fn without_hooks(mut self) -> Self {
+        self.hooks = false;
+        self
+    }
+
+    /// createRuntime only, as when a runtime never ran poststop.
+    pub fn without_poststop(mut self) -> Self {
+        self.poststop = false;
+        self
+    }
+
+    pub fn build(self) -> Bundle<'n> {
+        let n = BUNDLES.fetch_add(1, Ordering::SeqCst);
+        let dir = self
+            .node
+            .work
+            .path()
+            .join(format!("bundle-{n}-{}", self.id));
+        let rootfs = dir.join("rootfs");
+        for sub in ["bin", "proc", "dev", "sys", "tmp", "shared"] {
+            fs::create_dir_all(rootfs.join(sub)).unwrap();
+        }
+        fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
+        symlink("busybox", rootfs.join("bin/sh")).unwrap();
+        fs::copy(payload_binary(), rootfs.join("fnguard-payload")).unwrap();
+
+        let template = workspace_root().join("test-bundles/function/config.json");
+        let mut config: Value =
+            serde_json::from_str(&fs::read_to_string(&template).unwrap()).unwrap();
+        let mut args = vec![Value::from("/fnguard-payload")];
+        args.extend(self.args.iter().map(|a| Value::from(a.as_str())));
+        config["process"]["args"] = Value::Array(args);
+        for (k, v) in &self.annotations {
+            config["annotations"][k] = Value::from(v.as_str());
+        }
+        config["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "bind",
+            "source": self.node.shared, "options": ["rbind", "rw"]
+        }));
+        if self.hooks {
+            let hook = |stage: &str| {
+                json!({
+                    "path": self.node.fnguard,
+                    "args": ["fnguard", "hook", stage],
+                    "env": [
+                        format!("FNGUARD_PIN_ROOT={}", self.node.pin_root.display()),
+                        format!("FNGUARD_RUN_DIR={}", self.node.run_dir.display()),
+                        "FNGUARD_LOG=info",
+                    ],
+                    "timeout": 30
+                })
+            };
+            config["hooks"] = json!({ "createRuntime": [hook("createRuntime")] });
+            if self.poststop {
+                config["hooks"]["poststop"] = json!([hook("poststop")]);
+            }
+        }
+        fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap(),
+        )
+        .unwrap();
+        Bundle {
+            node: self.node,
+            dir,
+            id: self.id,
+        }
+    }
+}
+
+pub struct Bundle<'n> {
+    node: &'n Node,
+    pub dir: PathBuf,
+    pub id: String,
+}
+
+impl Bundle<'_> {
+    /// `runc run` in the foreground under the bundle's id.
+    pub fn run(&self) -> RunResult {
+        self.run_as(&self.id)
+    }
+
+    /// `runc run` under another id (bundles can be reused for sequential runs).
+    pub fn run_as(&self, id: &str) -> RunResult {
+        self.node.started.lock().unwrap().push(id.to_string());
+        let out = self
+            .node
+            .runc()
+            .args(["run", "--bundle"])
+            .arg(&self.dir)
+            .arg(id)
+            .output()
+            .expect("runc run");
+        RunResult::from(out)
+    }
+
+    /// `runc run` in the background; collect with [`RunResult::from_child`].
+    pub fn spawn(&self) -> Child {
+        self.node.started.lock().unwrap().push(self.id.clone());
+        self.node
+            .runc()
+            .args(["run", "--bundle"])
+            .arg(&self.dir)
+            .arg(&self.id)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runc run")
+    }
+}
+
+/// What a container printed and how runc ended.
+#[derive(Debug)]
+pub struct RunResult {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for RunResult {
+    fn from(out: Output) -> Self {
+        RunResult {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl RunResult {
+    pub fn from_child(child: Child) -> Self {
+        RunResult::from(child.wait_with_output().expect("waiting for runc"))
+    }
+
+    /// The outcome the payload printed for `step` (`ok`, `EPERM`, ...).
+    pub fn outcome(&self, step: &str) -> &str {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(step).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| {
+                panic!(
+                    "payload printed nothing for {step:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout, self.stderr
+                )
+            })
+    }
+}
+
+/// TCP listener on a free port of `ip`; keep it alive for the test.
+pub fn tcp_listener(ip: &str) -> (TcpListener, u16) {
+    let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("binding {ip}: {e}"));
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// A UDP port on `ip` that nothing else uses while the socket lives.
+pub fn udp_port(ip: &str) -> (UdpSocket, u16) {
+    let socket = UdpSocket::bind((ip, 0)).unwrap_or_else(|e| panic!("binding {ip}: {e}"));
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
+}
+
+fn read_dir_paths(dir: &Path) -> Vec<PathBuf> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn bpftool_entries(map: &Path) -> usize {
+    let out = Command::new("bpftool")
+        .args(["-j", "map", "dump", "pinned"])
+        .arg(map)
+        .output()
+        .expect("bpftool (apt-get install bpftool)");
+    assert!(
+        out.status.success(),
+        "bpftool map dump {}: {}",
+        map.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump: Value = serde_json::from_slice(&out.stdout).expect("bpftool -j prints JSON");
+    dump.as_array().map(Vec::len).unwrap_or(0)
+}
