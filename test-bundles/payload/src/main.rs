@@ -6,6 +6,7 @@
 //!   tcp=ADDR          TCP connect (ADDR as `1.2.3.4:80` or `[::1]:80`)
 //!   udp-send=ADDR     unconnected UDP sendto
 //!   udp-connect=ADDR  UDP connect, then send
+//!   listen=ADDR       accept TCP connections on ADDR until killed (a test peer)
 //!   touch=PATH        create a file (tell the test we got here)
 //!   wait=PATH         wait up to 30 s for a file to exist
 //!   sleep=MS          sleep
@@ -50,6 +51,15 @@ fn run_step(step: &str) -> io::Result<()> {
             let socket = unbound_udp(&target)?;
             socket.connect(target)?;
             socket.send(b"fnguard").map(drop)
+        }
+        "listen" => {
+            let listener = std::net::TcpListener::bind(addr(arg)?)?;
+            println!("{step} listening");
+            let _ = io::stdout().flush();
+            for stream in listener.incoming() {
+                drop(stream);
+            }
+            Ok(())
         }
         "touch" => std::fs::write(arg, b""),
         "wait" => {

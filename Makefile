@@ -1,0 +1,48 @@
+# fnguard. Targets marked (root) install packages, mount bpffs or load BPF.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+CARGO ?= cargo
+TARGET := x86_64-unknown-linux-gnu
+PAYLOAD := target/$(TARGET)/release/fnguard-payload
+FNGUARD := target/release/fnguard
+PREFIX ?= /usr/local
+HOOKS_DIR ?= /usr/share/containers/oci/hooks.d
+
+.PHONY: help deps build payload test unit lint demo bench install
+
+help: ## list targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## (root) install packages, mount bpffs/tracefs/cgroup2 if missing
+	@scripts/install-deps.sh
+
+build: ## build fnguard and fnguard-runc (release)
+	$(CARGO) build --release --workspace --exclude fnguard-payload
+
+payload: ## build the static test payload copied into test bundles
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p fnguard-payload --target $(TARGET)
+
+test: deps build payload ## (root) unit and end-to-end tests with real runc
+	FNGUARD_PAYLOAD=$(CURDIR)/$(PAYLOAD) $(CARGO) test --release --workspace --exclude fnguard-payload
+
+unit: ## unit tests only, no root needed
+	$(CARGO) test --workspace --lib --bins
+
+lint: ## rustfmt and clippy, warnings are errors
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+demo: deps build payload ## (root) run a function container under an egress policy and show what fnguard saw
+	@scripts/demo.sh
+
+bench: deps build payload ## (root) hook latency and container start; rewrites BENCHMARKS.md
+	@bench/run.sh
+
+install: build ## (root) install the binaries and the podman/CRI-O hooks.d files
+	install -D -m 0755 $(FNGUARD) $(PREFIX)/bin/fnguard
+	install -D -m 0644 deploy/hooks.d/fnguard-create.json $(HOOKS_DIR)/fnguard-create.json
+	install -D -m 0644 deploy/hooks.d/fnguard-poststop.json $(HOOKS_DIR)/fnguard-poststop.json
+	sed -i 's|/usr/local/bin/fnguard|$(PREFIX)/bin/fnguard|' $(HOOKS_DIR)/fnguard-create.json $(HOOKS_DIR)/fnguard-poststop.json

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs one function container under runc with an egress policy in its
+# annotations and shows what fnguard allowed, denied and reported.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FNGUARD=$PWD/target/release/fnguard
+PAYLOAD=$PWD/target/x86_64-unknown-linux-gnu/release/fnguard-payload
+POLICY="127.0.0.2/32:8080/tcp"
+ID="fnguard-demo-$$"
+WORK=$(mktemp -d /tmp/fnguard-demo.XXXXXX)
+BUNDLE=$WORK/bundle
+RUNC_ROOT=$WORK/runc
+PEER_PIDS=()
+
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+cleanup() {
+  [ -n "${EVENTS_PID:-}" ] && kill "$EVENTS_PID" 2>/dev/null || true
+  [ "${#PEER_PIDS[@]}" -gt 0 ] && kill "${PEER_PIDS[@]}" 2>/dev/null || true
+  runc --root "$RUNC_ROOT" delete --force "$ID" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+bold "1. A function bundle: busybox-static rootfs, annotation fnguard.io/egress=\"$POLICY\""
+mkdir -p "$BUNDLE/rootfs/bin" "$BUNDLE/rootfs/shared" "$WORK/shared"
+cp /bin/busybox "$BUNDLE/rootfs/bin/busybox"
+ln -s busybox "$BUNDLE/rootfs/bin/sh"
+cp "$PAYLOAD" "$BUNDLE/rootfs/fnguard-payload"
+python3 - "$BUNDLE" "$FNGUARD" "$POLICY" "$WORK/shared" <<'PY'
+import json, sys
+bundle, fnguard, policy, shared = sys.argv[1:]
+config = json.load(open("test-bundles/function/config.json"))
+config["process"]["args"] = ["/fnguard-payload", "tcp=127.0.0.2:8080", "tcp=127.0.0.3:8080",
+                             "touch=/shared/ran", "wait=/shared/go"]
+config["annotations"] = {"fnguard.io/egress": policy, "fnguard.io/function": "demo-hello"}
+config["mounts"].append({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rw"]})
+hook = lambda stage: {"path": fnguard, "args": ["fnguard", "hook", stage], "timeout": 10}
+config["hooks"] = {"createRuntime": [hook("createRuntime")], "poststop": [hook("poststop")]}
+json.dump(config, open(f"{bundle}/config.json", "w"), indent=2)
+PY
+echo "   $BUNDLE/config.json hooks: createRuntime and poststop run $FNGUARD"
+
+bold "2. A peer on the host listens on 127.0.0.2:8080 and on 127.0.0.3:8080"
+"$PAYLOAD" listen=127.0.0.2:8080 >/dev/null &
+PEER_PIDS+=($!)
+"$PAYLOAD" listen=127.0.0.3:8080 >/dev/null &
+PEER_PIDS+=($!)
+sleep 0.2
+
+"$FNGUARD" events > "$WORK/events.log" 2>&1 &
+EVENTS_PID=$!
+
+bold "3. runc run: the function connects to both"
+runc --root "$RUNC_ROOT" run --bundle "$BUNDLE" "$ID" > "$WORK/out.log" 2>&1 &
+RUN_PID=$!
+for _ in $(seq 200); do [ -e "$WORK/shared/ran" ] && break; sleep 0.05; done
+sed 's/^/   function: /' "$WORK/out.log"
+grep -q "tcp=127.0.0.2:8080 ok" "$WORK/out.log" || { echo "demo: the allowed connect did not succeed" >&2; exit 1; }
+grep -q "tcp=127.0.0.3:8080 EPERM" "$WORK/out.log" || { echo "demo: the denied connect was not stopped" >&2; exit 1; }
+echo "   -> 127.0.0.2:8080 is allowed by the policy; 127.0.0.3:8080 failed with EPERM in the kernel"
+
+bold "4. fnguard status while the function runs"
+"$FNGUARD" status | sed 's/^/   /'
+
+touch "$WORK/shared/go"
+wait "$RUN_PID"
+
+bold "5. fnguard events: what the kernel reported"
+sleep 0.5
+kill "$EVENTS_PID" 2>/dev/null || true
+wait "$EVENTS_PID" 2>/dev/null || true
+EVENTS_PID=
+sed 's/^/   /' "$WORK/events.log"
+
+bold "6. After the container stopped, poststop removed its links, map entries and record"
+"$FNGUARD" status | sed 's/^/   /'
+echo "   node objects stay pinned for the next function: $(ls -d /sys/fs/bpf/fnguard/*/)"
