@@ -26,7 +26,9 @@ payload: ## build the static test payload copied into test bundles
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p fnguard-payload --target $(TARGET)
 
 test: deps build payload ## (root) unit and end-to-end tests with real runc
-	FNGUARD_PAYLOAD=$(CURDIR)/$(PAYLOAD) $(CARGO) test --release --workspace --exclude fnguard-payload
+	FNGUARD_PAYLOAD=$(CURDIR)/$(PAYLOAD) $(CARGO) test --release --workspace --exclude fnguard-payload 2>&1 \
+	  | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
 
 unit: ## unit tests only, no root needed
 	$(CARGO) test --workspace --lib --bins

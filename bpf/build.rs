@@ -28,11 +28,6 @@ fn main() {
     for header in ["src/bpf/maps.h", "src/bpf/net.h", "src/bpf/vmlinux.h"] {
         println!("cargo:rerun-if-changed={header}");
     }
-    let digest: String = abi
-        .finalize()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest: String = abi.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
     println!("cargo:rustc-env=FNGUARD_BPF_ABI={digest}");
 }

@@ -40,19 +40,16 @@ pub(crate) const CGROUP_PROGRAMS: &[CgroupProgram] = &[
 
 /// Attaches every cgroup program to `cgroup_dir` and pins the links. On
 /// error the caller removes what was pinned with [`detach_cgroup_programs`].
-pub fn attach_cgroup_programs(
-    layout: &PinLayout,
-    cgroup_id: u64,
-    cgroup_dir: &Path,
-) -> Result<(), BpfError> {
+pub fn attach_cgroup_programs(layout: &PinLayout, cgroup_id: u64, cgroup_dir: &Path) -> Result<(), BpfError> {
     let links_dir = layout.cgroup_links_dir(cgroup_id);
     fs::create_dir_all(&links_dir).map_err(BpfError::io("creating link directory", &links_dir))?;
     let cgroup = fs::File::open(cgroup_dir).map_err(BpfError::io("opening cgroup", cgroup_dir))?;
     for program in CGROUP_PROGRAMS {
         let prog_path = layout.prog(program.name);
-        let prog = ProgramHandle::from_pinned_path(&prog_path).map_err(BpfError::libbpf(
-            format!("opening pinned program {}", prog_path.display()),
-        ))?;
+        let prog = ProgramHandle::from_pinned_path(&prog_path).map_err(BpfError::libbpf(format!(
+            "opening pinned program {}",
+            prog_path.display()
+        )))?;
         // SAFETY: both fds are open for the duration of the call; opts may be NULL.
         let rc = unsafe {
             libbpf_sys::bpf_link_create(
@@ -74,9 +71,7 @@ pub fn attach_cgroup_programs(
         // SAFETY: link is a valid fd and c_pin a valid C string.
         let rc = unsafe { libbpf_sys::bpf_obj_pin(link.as_raw_fd(), c_pin.as_ptr()) };
         if rc < 0 {
-            return Err(BpfError::io("pinning link", &pin)(
-                io::Error::from_raw_os_error(-rc),
-            ));
+            return Err(BpfError::io("pinning link", &pin)(io::Error::from_raw_os_error(-rc)));
         }
     }
     Ok(())

@@ -11,10 +11,7 @@ pub enum BpfError {
         source: std::io::Error,
     },
     #[error("{what}: {source}")]
-    Libbpf {
-        what: String,
-        source: libbpf_rs::Error,
-    },
+    Libbpf { what: String, source: libbpf_rs::Error },
     #[error("{0}")]
     Incomplete(String),
     #[error("event of {len} bytes cannot be decoded: {reason}")]
@@ -22,10 +19,7 @@ pub enum BpfError {
 }
 
 impl BpfError {
-    pub(crate) fn io(
-        what: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> BpfError {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BpfError {
         let path = path.into();
         move |source| BpfError::Io { what, path, source }
     }

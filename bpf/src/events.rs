@@ -63,10 +63,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
     let u32_at = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let u64_at = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     let comm_bytes = &bytes[32..48];
-    let comm_len = comm_bytes
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(comm_bytes.len());
+    let comm_len = comm_bytes.iter().position(|&b| b == 0).unwrap_or(comm_bytes.len());
     let comm = String::from_utf8_lossy(&comm_bytes[..comm_len]).into_owned();
     match u32_at(0) {
         KIND_NET_EGRESS => {
@@ -122,10 +119,8 @@ pub struct EventReader {
 impl EventReader {
     pub fn open(layout: &PinLayout) -> Result<Self, BpfError> {
         let path = layout.map("fng_events");
-        let map = MapHandle::from_pinned_path(&path).map_err(BpfError::libbpf(format!(
-            "opening event ring {}",
-            path.display()
-        )))?;
+        let map = MapHandle::from_pinned_path(&path)
+            .map_err(BpfError::libbpf(format!("opening event ring {}", path.display())))?;
         let pending: Rc<RefCell<Vec<Result<Event, BpfError>>>> = Rc::default();
         let sink = Rc::clone(&pending);
         let mut builder = RingBufferBuilder::new();
@@ -135,9 +130,7 @@ impl EventReader {
                 0
             })
             .map_err(BpfError::libbpf("reading the event ring"))?;
-        let ring = builder
-            .build()
-            .map_err(BpfError::libbpf("reading the event ring"))?;
+        let ring = builder.build().map_err(BpfError::libbpf("reading the event ring"))?;
         Ok(EventReader {
             ring,
             pending,
@@ -203,10 +196,7 @@ mod tests {
         assert!(decode(&[0u8; 10]).is_err());
         let mut b = net_event(4, &[1, 2, 3, 4]);
         b[0] = 99;
-        assert!(decode(&b)
-            .unwrap_err()
-            .to_string()
-            .contains("unknown event kind 99"));
+        assert!(decode(&b).unwrap_err().to_string().contains("unknown event kind 99"));
         assert!(decode(&net_event(4, &[1, 2, 3, 4])[..60]).is_err());
     }
 }

@@ -37,8 +37,7 @@ pub enum LoadOutcome {
 
 /// True when every map and program of this ABI is pinned.
 pub fn is_loaded(layout: &PinLayout) -> bool {
-    MAP_NAMES.iter().all(|m| layout.map(m).exists())
-        && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
+    MAP_NAMES.iter().all(|m| layout.map(m).exists()) && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
 }
 
 /// Loads and pins the node's objects unless they are pinned already.
@@ -60,28 +59,24 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     let open = NetSkelBuilder::default()
         .open(&mut storage)
         .map_err(BpfError::libbpf("opening the net BPF object"))?;
-    let mut skel = open.load().map_err(BpfError::libbpf(
-        "loading the net BPF object (verifier log above)",
-    ))?;
+    let mut skel = open
+        .load()
+        .map_err(BpfError::libbpf("loading the net BPF object (verifier log above)"))?;
 
     let object = skel.object_mut();
     for mut map in object.maps_mut() {
         let name = map.name().to_string_lossy().into_owned();
         if MAP_NAMES.contains(&name.as_str()) {
             let path = layout.map(&name);
-            map.pin(&path).map_err(BpfError::libbpf(format!(
-                "pinning map at {}",
-                path.display()
-            )))?;
+            map.pin(&path)
+                .map_err(BpfError::libbpf(format!("pinning map at {}", path.display())))?;
         }
     }
     for mut prog in object.progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         let path = layout.prog(&name);
-        prog.pin(&path).map_err(BpfError::libbpf(format!(
-            "pinning program at {}",
-            path.display()
-        )))?;
+        prog.pin(&path)
+            .map_err(BpfError::libbpf(format!("pinning program at {}", path.display())))?;
     }
     if !is_loaded(layout) {
         return Err(BpfError::Incomplete(format!(

@@ -48,10 +48,8 @@ impl PolicyMaps {
     pub fn open(layout: &PinLayout) -> Result<Self, BpfError> {
         let open = |name: &str| {
             let path = layout.map(name);
-            MapHandle::from_pinned_path(&path).map_err(BpfError::libbpf(format!(
-                "opening pinned map {}",
-                path.display()
-            )))
+            MapHandle::from_pinned_path(&path)
+                .map_err(BpfError::libbpf(format!("opening pinned map {}", path.display())))
         };
         Ok(PolicyMaps {
             policy: open("fng_policy")?,
@@ -86,14 +84,10 @@ impl PolicyMaps {
         let key = cgroup_id.to_ne_bytes();
         self.stats
             .update(&key, &[0u8; layout::STATS_SIZE], MapFlags::ANY)
-            .map_err(BpfError::libbpf(format!(
-                "creating counters of cgroup {cgroup_id}"
-            )))?;
+            .map_err(BpfError::libbpf(format!("creating counters of cgroup {cgroup_id}")))?;
         self.policy
             .update(&key, &layout::policy_value(flags), MapFlags::ANY)
-            .map_err(BpfError::libbpf(format!(
-                "writing policy of cgroup {cgroup_id}"
-            )))
+            .map_err(BpfError::libbpf(format!("writing policy of cgroup {cgroup_id}")))
     }
 
     /// Deletes the entries [`install`](Self::install) wrote for this policy.
@@ -128,13 +122,20 @@ impl PolicyMaps {
         Ok(removed)
     }
 
+    /// True when the cgroup has a policy entry.
+    pub fn is_managed(&self, cgroup_id: u64) -> Result<bool, BpfError> {
+        let value = self
+            .policy
+            .lookup(&cgroup_id.to_ne_bytes(), MapFlags::ANY)
+            .map_err(BpfError::libbpf(format!("reading policy of cgroup {cgroup_id}")))?;
+        Ok(value.is_some())
+    }
+
     pub fn stats(&self, cgroup_id: u64) -> Result<Option<CgroupStats>, BpfError> {
         let value = self
             .stats
             .lookup(&cgroup_id.to_ne_bytes(), MapFlags::ANY)
-            .map_err(BpfError::libbpf(format!(
-                "reading counters of cgroup {cgroup_id}"
-            )))?;
+            .map_err(BpfError::libbpf(format!("reading counters of cgroup {cgroup_id}")))?;
         Ok(value.map(|v| CgroupStats {
             connect_allowed: layout::u64_at(&v, 0),
             connect_denied: layout::u64_at(&v, 1),

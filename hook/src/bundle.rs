@@ -12,8 +12,7 @@ use serde_json::Value;
 pub fn read_annotations(bundle: &Path) -> Result<HashMap<String, String>> {
     let path = bundle.join("config.json");
     let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let config: Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let config: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut annotations = HashMap::new();
     match config.get("annotations") {
         None | Some(Value::Null) => {}

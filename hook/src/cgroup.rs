@@ -10,7 +10,9 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum CgroupError {
-    #[error("no cgroup2 filesystem is mounted (read {0}); mount one, e.g. `mount -t cgroup2 none /sys/fs/cgroup/unified`")]
+    #[error(
+        "no cgroup2 filesystem is mounted (read {0}); mount one, e.g. `mount -t cgroup2 none /sys/fs/cgroup/unified`"
+    )]
     NoCgroup2Mount(String),
     #[error("cannot read the cgroup of pid {pid} ({path}): {source}")]
     ProcCgroup {
@@ -43,8 +45,7 @@ pub struct ContainerCgroup {
 pub fn resolve(pid: i32) -> Result<ContainerCgroup, CgroupError> {
     let mountinfo_path = "/proc/self/mountinfo";
     let mountinfo = fs::read_to_string(mountinfo_path).unwrap_or_default();
-    let mount = cgroup2_mount(&mountinfo)
-        .ok_or_else(|| CgroupError::NoCgroup2Mount(mountinfo_path.into()))?;
+    let mount = cgroup2_mount(&mountinfo).ok_or_else(|| CgroupError::NoCgroup2Mount(mountinfo_path.into()))?;
     let proc_path = format!("/proc/{pid}/cgroup");
     let membership = fs::read_to_string(&proc_path).map_err(|source| CgroupError::ProcCgroup {
         pid,
@@ -55,11 +56,7 @@ pub fn resolve(pid: i32) -> Result<ContainerCgroup, CgroupError> {
 }
 
 /// Resolves against a given mount and `/proc/<pid>/cgroup` text.
-pub fn resolve_in(
-    pid: i32,
-    mount: &Cgroup2Mount,
-    membership: &str,
-) -> Result<ContainerCgroup, CgroupError> {
+pub fn resolve_in(pid: i32, mount: &Cgroup2Mount, membership: &str) -> Result<ContainerCgroup, CgroupError> {
     let path = unified_path(membership).ok_or(CgroupError::NoUnifiedEntry { pid })?;
     let relative = path
         .strip_prefix(mount.root.as_str())
@@ -74,10 +71,7 @@ pub fn resolve_in(
         path: dir.clone(),
         source,
     })?;
-    Ok(ContainerCgroup {
-        dir,
-        id: meta.ino(),
-    })
+    Ok(ContainerCgroup { dir, id: meta.ino() })
 }
 
 /// True while the cgroup directory exists and is still the same cgroup.
@@ -118,12 +112,7 @@ fn unescape(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
             let code = u8::from_str_radix(&field[i + 1..i + 4], 8).unwrap_or(b'?');
             out.push(code);
             i += 4;
@@ -155,15 +144,9 @@ mod tests {
             cgroup2_mount(pure).unwrap().mount_point,
             PathBuf::from("/sys/fs/cgroup")
         );
-        assert_eq!(
-            cgroup2_mount("30 24 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro\n"),
-            None
-        );
+        assert_eq!(cgroup2_mount("30 24 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro\n"), None);
         let spaced = "35 24 0:30 / /mnt/cg\\0402 rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(
-            cgroup2_mount(spaced).unwrap().mount_point,
-            PathBuf::from("/mnt/cg 2")
-        );
+        assert_eq!(cgroup2_mount(spaced).unwrap().mount_point, PathBuf::from("/mnt/cg 2"));
     }
 
     #[test]

@@ -67,9 +67,7 @@ fn main() -> ExitCode {
                 append_hook_log(&settings, stage, error);
                 if stage == hook::Stage::Poststop {
                     // A failing poststop makes `runc delete` fail; gc cleans up later.
-                    eprintln!(
-                        "fnguard: poststop: {error:#} (ignored; `fnguard gc` removes leftovers)"
-                    );
+                    eprintln!("fnguard: poststop: {error:#} (ignored; `fnguard gc` removes leftovers)");
                     return ExitCode::SUCCESS;
                 }
             }
@@ -77,18 +75,9 @@ fn main() -> ExitCode {
         }
         Command::Status { json } => status::run(&settings, json),
         Command::Gc => gc::run(&settings),
-        Command::Events {
-            json,
-            once,
-            container,
-        } => events::run(
-            &settings,
-            &events::EventsArgs {
-                json,
-                once,
-                container,
-            },
-        ),
+        Command::Events { json, once, container } => {
+            events::run(&settings, &events::EventsArgs { json, once, container })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -15,8 +15,7 @@ pub struct NodeLock {
 impl NodeLock {
     /// Blocks until the lock is ours; released on drop.
     pub fn acquire(run_dir: &Path) -> Result<Self> {
-        fs::create_dir_all(run_dir)
-            .with_context(|| format!("creating run directory {}", run_dir.display()))?;
+        fs::create_dir_all(run_dir).with_context(|| format!("creating run directory {}", run_dir.display()))?;
         let path = run_dir.join("lock");
         let file = OpenOptions::new()
             .create(true)

@@ -52,8 +52,7 @@ impl RecordStore {
     /// Moves a stopped container's record to the history and prunes
     /// history older than [`HISTORY_TTL`]. Returns whether a live record was there.
     pub fn retire(&self, record: &ContainerRecord) -> Result<bool> {
-        fs::create_dir_all(&self.history)
-            .with_context(|| format!("creating {}", self.history.display()))?;
+        fs::create_dir_all(&self.history).with_context(|| format!("creating {}", self.history.display()))?;
         let path = self.history.join(format!("{}.json", record.cgroup_id));
         let text = serde_json::to_vec(record).context("encoding container record")?;
         fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -102,24 +101,20 @@ impl RecordStore {
 
     /// Writes atomically: a reader sees the old record or the new one.
     pub fn write(&self, record: &ContainerRecord) -> Result<()> {
-        fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
+        fs::create_dir_all(&self.dir).with_context(|| format!("creating {}", self.dir.display()))?;
         let path = self.path(&record.id);
         let tmp = self.dir.join(format!(".{}.tmp", record.id));
         let text = serde_json::to_vec_pretty(record).context("encoding container record")?;
         fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+        fs::rename(&tmp, &path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
     }
 
     pub fn read(&self, id: &str) -> Result<Option<ContainerRecord>> {
         let path = self.path(id);
         match fs::read(&path) {
-            Ok(bytes) => {
-                Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
-                    format!("parsing record {}", path.display())
-                })?))
-            }
+            Ok(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).with_context(|| format!("parsing record {}", path.display()))?,
+            )),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading record {}", path.display())),
         }
@@ -144,9 +139,7 @@ impl RecordStore {
         };
         let mut records = Vec::new();
         for entry in entries {
-            let path = entry
-                .with_context(|| format!("reading {}", self.dir.display()))?
-                .path();
+            let path = entry.with_context(|| format!("reading {}", self.dir.display()))?.path();
             let Some(id) = path
                 .file_name()
                 .and_then(|n| n.to_str())

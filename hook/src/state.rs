@@ -42,9 +42,7 @@ impl HookState {
 /// Container ids become file names under the run directory.
 pub fn validate_container_id(id: &str) -> Result<()> {
     if id.is_empty() || id.starts_with('.') || id.contains(['/', '\0']) || id.len() > 255 {
-        bail!(
-            "container id {id:?} cannot name a record file (empty, leading dot, slash or too long)"
-        );
+        bail!("container id {id:?} cannot name a record file (empty, leading dot, slash or too long)");
     }
     Ok(())
 }
@@ -83,14 +81,10 @@ mod tests {
 
     #[test]
     fn poststop_without_pid_or_with_pid_zero() {
-        let s = HookState::read(
-            br#"{"ociVersion":"1.0.2","id":"x","status":"stopped","bundle":"/b"}"#.as_slice(),
-        )
-        .unwrap();
-        assert_eq!(s.host_pid(), None);
         let s =
-            HookState::read(br#"{"id":"x","status":"stopped","pid":0,"bundle":"/b"}"#.as_slice())
-                .unwrap();
+            HookState::read(br#"{"ociVersion":"1.0.2","id":"x","status":"stopped","bundle":"/b"}"#.as_slice()).unwrap();
+        assert_eq!(s.host_pid(), None);
+        let s = HookState::read(br#"{"id":"x","status":"stopped","pid":0,"bundle":"/b"}"#.as_slice()).unwrap();
         assert_eq!(s.host_pid(), None);
     }
 

@@ -32,11 +32,7 @@ impl fmt::Display for Removed {
 
 /// Links first, so the programs stop running for the cgroup before its
 /// policy disappears; the record last, so a failure leaves it for `gc`.
-pub fn remove_container(
-    pin_root: &Path,
-    records: &RecordStore,
-    record: &ContainerRecord,
-) -> Result<Removed> {
+pub fn remove_container(pin_root: &Path, records: &RecordStore, record: &ContainerRecord) -> Result<Removed> {
     let layout = PinLayout::for_abi(pin_root, &record.abi);
     let mut removed = Removed {
         links: detach_cgroup_programs(&layout, record.cgroup_id).with_context(|| {

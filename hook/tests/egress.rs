@@ -15,8 +15,7 @@ fn allowed_and_denied_over_tcp_udp_ipv4_ipv6_and_v4_mapped() {
     let (_tcp6, p6) = tcp_listener("::1");
     let (_udp4, u4) = udp_port("127.0.0.2");
     let (_udp6, u6) = udp_port("::1");
-    let policy =
-        format!("127.0.0.2/32:{p4}/tcp, 127.0.0.2:{u4}/udp, [::1]:{p6}/tcp, ::1/128:{u6}/udp");
+    let policy = format!("127.0.0.2/32:{p4}/tcp, 127.0.0.2:{u4}/udp, [::1]:{p6}/tcp, ::1/128:{u6}/udp");
     let expect = [
         (format!("tcp=127.0.0.2:{p4}"), "ok"),
         (format!("tcp=127.0.0.3:{p4}"), "EPERM"),
@@ -90,20 +89,14 @@ fn prefixes_port_ranges_and_none() {
         .run();
     assert_eq!(run.outcome(&format!("tcp=127.0.0.2:{port}")), "ok");
     // Inside the /30 and the range, nothing listens: the kernel let it through.
-    assert_eq!(
-        run.outcome(&format!("tcp=127.0.0.3:{}", port + 1)),
-        "ECONNREFUSED"
-    );
+    assert_eq!(run.outcome(&format!("tcp=127.0.0.3:{}", port + 1)), "ECONNREFUSED");
     assert_eq!(run.outcome(&format!("tcp=127.0.0.4:{port}")), "EPERM");
     assert_eq!(run.outcome(&format!("tcp=127.0.0.2:{}", port + 2)), "EPERM");
 
     let run = node
         .bundle("none")
         .annotation("fnguard.io/egress", "none")
-        .steps(&[
-            format!("tcp=127.0.0.2:{port}"),
-            format!("udp-send=[::1]:{port}"),
-        ])
+        .steps(&[format!("tcp=127.0.0.2:{port}"), format!("udp-send=[::1]:{port}")])
         .build()
         .run();
     assert_eq!(run.outcome(&format!("tcp=127.0.0.2:{port}")), "EPERM");
@@ -118,16 +111,10 @@ fn audit_mode_reports_without_denying() {
         .bundle("audit")
         .annotation("fnguard.io/egress", &format!("127.0.0.2/32:{port}/tcp"))
         .annotation("fnguard.io/mode", "audit")
-        .steps(&[
-            format!("tcp=127.0.0.3:{port}"),
-            format!("tcp=127.0.0.2:{port}"),
-        ])
+        .steps(&[format!("tcp=127.0.0.3:{port}"), format!("tcp=127.0.0.2:{port}")])
         .build()
         .run();
-    assert_eq!(
-        run.outcome(&format!("tcp=127.0.0.3:{port}")),
-        "ECONNREFUSED"
-    );
+    assert_eq!(run.outcome(&format!("tcp=127.0.0.3:{port}")), "ECONNREFUSED");
     assert_eq!(run.outcome(&format!("tcp=127.0.0.2:{port}")), "ok");
     // Read after the container stopped: the ring kept them, only attribution is gone.
     let events = node.events();
@@ -165,21 +152,10 @@ fn two_containers_get_their_own_policies_at_the_same_time() {
     assert!(status.iter().all(|s| s["cgroup_alive"] == true));
 
     std::fs::write(node.shared.join("go"), b"").unwrap();
-    let (run_a, run_b) = (
-        RunResult::from_child(child_a),
-        RunResult::from_child(child_b),
-    );
-    assert_eq!(
-        run_a.outcome(&format!("tcp=127.0.0.2:{port_a}")),
-        "ok",
-        "{run_a:?}"
-    );
+    let (run_a, run_b) = (RunResult::from_child(child_a), RunResult::from_child(child_b));
+    assert_eq!(run_a.outcome(&format!("tcp=127.0.0.2:{port_a}")), "ok", "{run_a:?}");
     assert_eq!(run_a.outcome(&format!("tcp=127.0.0.2:{port_b}")), "EPERM");
-    assert_eq!(
-        run_b.outcome(&format!("tcp=127.0.0.2:{port_a}")),
-        "EPERM",
-        "{run_b:?}"
-    );
+    assert_eq!(run_b.outcome(&format!("tcp=127.0.0.2:{port_a}")), "EPERM", "{run_b:?}");
     assert_eq!(run_b.outcome(&format!("tcp=127.0.0.2:{port_b}")), "ok");
 }
 
@@ -202,10 +178,7 @@ fn status_counts_allowed_and_denied_connects() {
     let child = bundle.spawn();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !node.shared.join("done").exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "payload never finished its steps"
-        );
+        assert!(std::time::Instant::now() < deadline, "payload never finished its steps");
         std::thread::sleep(Duration::from_millis(20));
     }
     let status = node.status();

@@ -25,32 +25,16 @@ fn bad_annotations_stop_the_container_and_leave_nothing() {
     assert!(ok.success, "{ok:?}");
 
     let cases = [
-        (
-            "fnguard.io/egress",
-            "10.0.0.0/33:80/tcp",
-            "prefix length 33 exceeds 32",
-        ),
+        ("fnguard.io/egress", "10.0.0.0/33:80/tcp", "prefix length 33 exceeds 32"),
         (
             "fnguard.io/egress",
             "10.0.0.0/8:70000/tcp",
             "port 70000 is out of range 1-65535",
         ),
-        (
-            "fnguard.io/egress",
-            "10.0.0.0/8:80/sctp",
-            "unknown protocol \"sctp\"",
-        ),
-        (
-            "fnguard.io/egress",
-            "not-an-ip",
-            "not an IPv4 or IPv6 address",
-        ),
+        ("fnguard.io/egress", "10.0.0.0/8:80/sctp", "unknown protocol \"sctp\""),
+        ("fnguard.io/egress", "not-an-ip", "not an IPv4 or IPv6 address"),
         ("fnguard.io/mode", "block", "unknown mode \"block\""),
-        (
-            "fnguard.io/egresss",
-            "none",
-            "unknown annotation fnguard.io/egresss",
-        ),
+        ("fnguard.io/egresss", "none", "unknown annotation fnguard.io/egresss"),
     ];
     for (i, (key, value, reason)) in cases.iter().enumerate() {
         let run = node
@@ -98,10 +82,7 @@ fn bad_annotation_on_a_fresh_node_pins_nothing() {
 #[test]
 fn a_pid_without_a_cgroup_fails_and_leaves_nothing() {
     let node = node("no-cgroup");
-    let bundle = node
-        .bundle("ghost")
-        .annotation("fnguard.io/egress", "none")
-        .build();
+    let bundle = node.bundle("ghost").annotation("fnguard.io/egress", "none").build();
     // A pid that has exited: its /proc/<pid>/cgroup cannot be read.
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();
@@ -133,12 +114,7 @@ fn second_container_reuses_the_pinned_objects() {
         .steps(&["sleep=1"])
         .build();
     assert!(bundle.run_as("first").success);
-    let abi = fs::read_dir(&node.pin_root)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let abi = fs::read_dir(&node.pin_root).unwrap().next().unwrap().unwrap().path();
     let inode = |p: &str| fs::metadata(abi.join(p)).unwrap().ino();
     let before = (inode("progs/fng_connect4"), inode("maps/fng_policy"));
     assert!(bundle.run_as("second").success);
@@ -169,27 +145,13 @@ fn fifty_runs_leave_no_pin_entry_or_record() {
     let (_l, port) = tcp_listener("127.0.0.2");
     let bundle = node
         .bundle("loop")
-        .annotation(
-            "fnguard.io/egress",
-            &format!("127.0.0.2/32:{port}/tcp, fd00::/8:443"),
-        )
-        .steps(&[
-            format!("tcp=127.0.0.2:{port}"),
-            format!("tcp=127.0.0.3:{port}"),
-        ])
+        .annotation("fnguard.io/egress", &format!("127.0.0.2/32:{port}/tcp, fd00::/8:443"))
+        .steps(&[format!("tcp=127.0.0.2:{port}"), format!("tcp=127.0.0.3:{port}")])
         .build();
     for i in 0..50 {
         let run = bundle.run_as(&format!("loop-{i}"));
-        assert_eq!(
-            run.outcome(&format!("tcp=127.0.0.3:{port}")),
-            "EPERM",
-            "run {i}"
-        );
-        assert_eq!(
-            run.outcome(&format!("tcp=127.0.0.2:{port}")),
-            "ok",
-            "run {i}"
-        );
+        assert_eq!(run.outcome(&format!("tcp=127.0.0.3:{port}")), "EPERM", "run {i}");
+        assert_eq!(run.outcome(&format!("tcp=127.0.0.2:{port}")), "ok", "run {i}");
     }
     let left = node.leftovers();
     assert!(left.is_empty(), "{left:?}");
@@ -216,16 +178,9 @@ fn gc_cleans_up_after_a_poststop_that_never_ran() {
 
     let out = node.fnguard(&["gc"]);
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(report.contains("removed container orphan"), "{report}");
-    assert!(
-        report.contains("4 links, 3 map entries, 1 record"),
-        "{report}"
-    );
+    assert!(report.contains("4 links, 3 map entries, 1 record"), "{report}");
     assert!(node.leftovers().is_empty(), "{:?}", node.leftovers());
     // A second gc finds nothing.
     let again = String::from_utf8_lossy(&node.fnguard(&["gc"]).stdout).into_owned();
@@ -259,5 +214,37 @@ fn gc_removes_what_a_killed_runtime_left_while_keeping_live_containers() {
     assert_eq!(status[0]["id"], "live");
     fs::write(node.shared.join("exit"), b"").unwrap();
     fnguard_testkit::RunResult::from_child(live);
+    assert!(node.leftovers().is_empty(), "{:?}", node.leftovers());
+}
+
+#[test]
+fn a_repeated_hook_is_a_no_op_and_a_second_container_cannot_take_a_managed_cgroup() {
+    let node = node("same-cgroup");
+    let bundle = node
+        .bundle("owner")
+        .annotation("fnguard.io/egress", "none")
+        .steps(&["wait=/shared/exit"])
+        .build();
+    let child = bundle.spawn();
+    node.wait_for_records(1, std::time::Duration::from_secs(30));
+    let pid = node.runc_state("owner")["pid"].clone();
+
+    // prestart and createRuntime both configured: the second call changes nothing.
+    let again = json!({"ociVersion": "1.0.2", "id": "owner", "status": "creating", "pid": pid, "bundle": bundle.dir});
+    let out = node.hook("prestart", &again);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let intruder =
+        json!({"ociVersion": "1.0.2", "id": "intruder", "status": "creating", "pid": pid, "bundle": bundle.dir});
+    let out = node.hook("createRuntime", &intruder);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("is already managed by container owner"), "{stderr}");
+    let status = node.status();
+    assert_eq!(status.len(), 1, "{status:#?}");
+    assert_eq!(status[0]["id"], "owner");
+
+    fs::write(node.shared.join("exit"), b"").unwrap();
+    fnguard_testkit::RunResult::from_child(child);
     assert!(node.leftovers().is_empty(), "{:?}", node.leftovers());
 }

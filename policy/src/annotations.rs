@@ -74,30 +74,20 @@ impl Policy {
         };
         for (key, value) in &ours {
             match key.as_str() {
-                KEY_MODE => {
-                    policy.mode =
-                        parse_mode(value).map_err(|r| PolicyError::invalid(key, value, r))?
-                }
+                KEY_MODE => policy.mode = parse_mode(value).map_err(|r| PolicyError::invalid(key, value, r))?,
                 KEY_FUNCTION => {
-                    policy.function = Some(
-                        parse_function(value).map_err(|r| PolicyError::invalid(key, value, r))?,
-                    )
+                    policy.function = Some(parse_function(value).map_err(|r| PolicyError::invalid(key, value, r))?)
                 }
                 KEY_EGRESS => {
-                    let rules =
-                        parse_egress(value).map_err(|r| PolicyError::invalid(key, value, r))?;
+                    let rules = parse_egress(value).map_err(|r| PolicyError::invalid(key, value, r))?;
                     if rules.len() > MAX_EGRESS_ENTRIES {
                         return Err(PolicyError::invalid(
                             key,
                             value,
-                            format!(
-                                "{} entries; at most {MAX_EGRESS_ENTRIES} per function",
-                                rules.len()
-                            ),
+                            format!("{} entries; at most {MAX_EGRESS_ENTRIES} per function", rules.len()),
                         ));
                     }
-                    let table = EgressTable::build(&rules)
-                        .map_err(|r| PolicyError::invalid(key, value, r))?;
+                    let table = EgressTable::build(&rules).map_err(|r| PolicyError::invalid(key, value, r))?;
                     policy.egress = Some(rules);
                     policy.egress_table = Some(table);
                 }
@@ -122,12 +112,7 @@ impl Policy {
             hasher.update(v.as_bytes());
             hasher.update([0]);
         }
-        hasher
-            .finalize()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
     /// One line for `fnguard status`.
@@ -156,9 +141,7 @@ fn parse_mode(value: &str) -> Result<Mode, String> {
 fn parse_function(value: &str) -> Result<String, String> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || "._-:/".contains(c);
     if value.is_empty() || value.len() > MAX_FUNCTION_NAME {
-        return Err(format!(
-            "function name must be 1 to {MAX_FUNCTION_NAME} characters"
-        ));
+        return Err(format!("function name must be 1 to {MAX_FUNCTION_NAME} characters"));
     }
     if let Some(bad) = value.chars().find(|&c| !ok_char(c)) {
         return Err(format!(
@@ -174,10 +157,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn policy(pairs: &[(&str, &str)]) -> Result<Option<Policy>, PolicyError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Policy::from_annotations(&map)
     }
 
@@ -209,16 +189,8 @@ mod tests {
     fn errors_name_key_value_and_reason() {
         let cases: &[(&str, &str, &str)] = &[
             (KEY_EGRESS, "10.0.0.0/33", "prefix length 33 exceeds 32"),
-            (
-                KEY_EGRESS,
-                "10.0.0.0/8:70000/tcp",
-                "port 70000 is out of range",
-            ),
-            (
-                KEY_EGRESS,
-                "10.0.0.0/8:80/icmp",
-                "unknown protocol \"icmp\"",
-            ),
+            (KEY_EGRESS, "10.0.0.0/8:70000/tcp", "port 70000 is out of range"),
+            (KEY_EGRESS, "10.0.0.0/8:80/icmp", "unknown protocol \"icmp\""),
             (KEY_MODE, "block", "unknown mode \"block\""),
             (KEY_FUNCTION, "has space", "not allowed"),
             (KEY_FUNCTION, "", "1 to 128"),
@@ -236,9 +208,7 @@ mod tests {
 
     #[test]
     fn unknown_fnguard_key_is_an_error() {
-        let err = policy(&[("fnguard.io/egres", "none")])
-            .unwrap_err()
-            .to_string();
+        let err = policy(&[("fnguard.io/egres", "none")]).unwrap_err().to_string();
         assert_eq!(
             err,
             "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/egress, fnguard.io/function, fnguard.io/mode"
@@ -250,10 +220,7 @@ mod tests {
         let a = policy(&[(KEY_EGRESS, "none")]).unwrap().unwrap();
         let b = policy(&[(KEY_EGRESS, "10.0.0.0/8")]).unwrap().unwrap();
         assert_ne!(a.digest(), b.digest());
-        assert_eq!(
-            a.digest(),
-            policy(&[(KEY_EGRESS, "none")]).unwrap().unwrap().digest()
-        );
+        assert_eq!(a.digest(), policy(&[(KEY_EGRESS, "none")]).unwrap().unwrap().digest());
         assert_eq!(a.digest().len(), 16);
     }
 
@@ -262,9 +229,7 @@ mod tests {
         let list: Vec<String> = (0..16_385)
             .map(|i| format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256))
             .collect();
-        let err = policy(&[(KEY_EGRESS, &list.join(","))])
-            .unwrap_err()
-            .to_string();
+        let err = policy(&[(KEY_EGRESS, &list.join(","))]).unwrap_err().to_string();
         assert!(
             err.contains("16385 entries; at most 16384"),
             "{}",

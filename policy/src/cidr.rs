@@ -18,9 +18,7 @@ impl Cidr {
         match ip {
             IpAddr::V4(addr) => {
                 if len > 32 {
-                    return Err(format!(
-                        "prefix length {len} exceeds 32 for IPv4 address {addr}"
-                    ));
+                    return Err(format!("prefix length {len} exceeds 32 for IPv4 address {addr}"));
                 }
                 let cidr = Cidr::V4 { addr, len };
                 cidr.check_host_bits(ip)?;
@@ -28,9 +26,7 @@ impl Cidr {
             }
             IpAddr::V6(addr) => {
                 if len > 128 {
-                    return Err(format!(
-                        "prefix length {len} exceeds 128 for IPv6 address {addr}"
-                    ));
+                    return Err(format!("prefix length {len} exceeds 128 for IPv6 address {addr}"));
                 }
                 let cidr = Cidr::V6 { addr, len };
                 cidr.check_host_bits(ip)?;
@@ -148,35 +144,21 @@ mod tests {
 
     #[test]
     fn v4_mapped_prefixes_become_v4() {
-        assert_eq!(
-            Cidr::parse("::ffff:10.0.0.0/104").unwrap().to_string(),
-            "10.0.0.0/8"
-        );
-        assert_eq!(
-            Cidr::parse("::ffff:127.0.0.2").unwrap().to_string(),
-            "127.0.0.2/32"
-        );
+        assert_eq!(Cidr::parse("::ffff:10.0.0.0/104").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(Cidr::parse("::ffff:127.0.0.2").unwrap().to_string(), "127.0.0.2/32");
         // A shorter prefix that merely contains the mapped range stays IPv6.
         assert!(!Cidr::parse("::/0").unwrap().is_v4());
     }
 
     #[test]
     fn rejects_bad_prefixes() {
-        assert!(Cidr::parse("10.0.0.0/33")
-            .unwrap_err()
-            .contains("exceeds 32"));
-        assert!(Cidr::parse("fd00::/129")
-            .unwrap_err()
-            .contains("exceeds 128"));
+        assert!(Cidr::parse("10.0.0.0/33").unwrap_err().contains("exceeds 32"));
+        assert!(Cidr::parse("fd00::/129").unwrap_err().contains("exceeds 128"));
         assert!(Cidr::parse("10.0.0.1/8")
             .unwrap_err()
             .contains("did you mean 10.0.0.0/8"));
-        assert!(Cidr::parse("300.0.0.1")
-            .unwrap_err()
-            .contains("not an IPv4 or IPv6"));
-        assert!(Cidr::parse("10.0.0.0/x")
-            .unwrap_err()
-            .contains("prefix length"));
+        assert!(Cidr::parse("300.0.0.1").unwrap_err().contains("not an IPv4 or IPv6"));
+        assert!(Cidr::parse("10.0.0.0/x").unwrap_err().contains("prefix length"));
     }
 
     #[test]

@@ -40,10 +40,7 @@ pub struct PortRange {
 }
 
 impl PortRange {
-    pub const ALL: PortRange = PortRange {
-        lo: 0,
-        hi: u16::MAX,
-    };
+    pub const ALL: PortRange = PortRange { lo: 0, hi: u16::MAX };
 }
 
 impl fmt::Display for PortRange {
@@ -104,11 +101,7 @@ fn parse_rule(entry: &str) -> Result<EgressRule, String> {
         Some(p) => parse_ports(p)?,
         None => PortRange::ALL,
     };
-    Ok(EgressRule {
-        cidr,
-        ports,
-        protocols,
-    })
+    Ok(EgressRule { cidr, ports, protocols })
 }
 
 fn split_protocol(entry: &str) -> Result<(&str, Protocols), String> {
@@ -147,10 +140,7 @@ fn split_port(rest: &str) -> Result<(&str, Option<&str>), String> {
     }
     if let Some((_, after_slash)) = rest.split_once('/') {
         return Ok(match after_slash.split_once(':') {
-            Some((len, ports)) => (
-                &rest[..rest.len() - after_slash.len() + len.len()],
-                Some(ports),
-            ),
+            Some((len, ports)) => (&rest[..rest.len() - after_slash.len() + len.len()], Some(ports)),
             None => (rest, None),
         });
     }
@@ -202,16 +192,10 @@ mod tests {
 
     #[test]
     fn full_forms() {
-        assert_eq!(
-            one("127.0.0.2/32:8080/tcp").to_string(),
-            "127.0.0.2/32:8080/tcp"
-        );
+        assert_eq!(one("127.0.0.2/32:8080/tcp").to_string(), "127.0.0.2/32:8080/tcp");
         assert_eq!(one("10.0.0.0/8").to_string(), "10.0.0.0/8:*/any");
         assert_eq!(one("10.0.0.1:53/udp").to_string(), "10.0.0.1/32:53/udp");
-        assert_eq!(
-            one("10.0.0.0/8:1000-2000").to_string(),
-            "10.0.0.0/8:1000-2000/any"
-        );
+        assert_eq!(one("10.0.0.0/8:1000-2000").to_string(), "10.0.0.0/8:1000-2000/any");
         assert_eq!(one("fd00::/8:443/tcp").to_string(), "fd00::/8:443/tcp");
         assert_eq!(one("[::1]:8080/udp").to_string(), "::1/128:8080/udp");
         assert_eq!(one("[fd00::/16]:53").to_string(), "fd00::/16:53/any");
@@ -221,10 +205,7 @@ mod tests {
 
     #[test]
     fn v4_mapped_entries_are_ipv4_rules() {
-        assert_eq!(
-            one("[::ffff:127.0.0.2]:8080/tcp").to_string(),
-            "127.0.0.2/32:8080/tcp"
-        );
+        assert_eq!(one("[::ffff:127.0.0.2]:8080/tcp").to_string(), "127.0.0.2/32:8080/tcp");
     }
 
     #[test]

@@ -29,9 +29,7 @@ impl EgressTable {
     pub fn build(rules: &[EgressRule]) -> Result<Self, String> {
         let mut own: BTreeMap<Cidr, Vec<(PortRange, Protocols)>> = BTreeMap::new();
         for rule in rules {
-            own.entry(rule.cidr)
-                .or_default()
-                .push((rule.ports, rule.protocols));
+            own.entry(rule.cidr).or_default().push((rule.ports, rule.protocols));
         }
         let mut prefixes = Vec::with_capacity(own.len());
         for (cidr, direct) in &own {
@@ -74,14 +72,12 @@ fn merge(mut rules: Vec<(PortRange, Protocols)>) -> Vec<(PortRange, Protocols)> 
     }
     let covered = |i: usize| {
         let (r, p) = merged[i];
-        merged.iter().enumerate().any(|(j, (o, op))| {
-            j != i && op.0 & p.0 == p.0 && op.0 != p.0 && o.lo <= r.lo && o.hi >= r.hi
-        })
+        merged
+            .iter()
+            .enumerate()
+            .any(|(j, (o, op))| j != i && op.0 & p.0 == p.0 && op.0 != p.0 && o.lo <= r.lo && o.hi >= r.hi)
     };
-    (0..merged.len())
-        .filter(|&i| !covered(i))
-        .map(|i| merged[i])
-        .collect()
+    (0..merged.len()).filter(|&i| !covered(i)).map(|i| merged[i]).collect()
 }
 
 #[cfg(test)]
@@ -96,11 +92,7 @@ mod tests {
     fn rules_of(t: &EgressTable, cidr: &str) -> Vec<String> {
         let cidr = Cidr::parse(cidr).unwrap();
         let entry = t.prefixes.iter().find(|p| p.cidr == cidr).unwrap();
-        entry
-            .rules
-            .iter()
-            .map(|(r, p)| format!("{r}/{p}"))
-            .collect()
+        entry.rules.iter().map(|(r, p)| format!("{r}/{p}")).collect()
     }
 
     #[test]
@@ -119,22 +111,15 @@ mod tests {
 
     #[test]
     fn adjacent_ranges_merge_and_covered_rules_drop() {
-        let t = table(
-            "10.0.0.0/8:80-90/tcp, 10.0.0.0/8:91-100/tcp, 10.0.0.0/8:85/tcp, 10.0.0.0/8:1-1000",
-        );
+        let t = table("10.0.0.0/8:80-90/tcp, 10.0.0.0/8:91-100/tcp, 10.0.0.0/8:85/tcp, 10.0.0.0/8:1-1000");
         assert_eq!(rules_of(&t, "10.0.0.0/8"), ["1-1000/any"]);
     }
 
     #[test]
     fn too_many_rules_for_one_prefix_is_an_error() {
-        let list: Vec<String> = (1..=17)
-            .map(|p| format!("10.0.0.0/8:{}/tcp", p * 10))
-            .collect();
+        let list: Vec<String> = (1..=17).map(|p| format!("10.0.0.0/8:{}/tcp", p * 10)).collect();
         let err = EgressTable::build(&parse_egress(&list.join(",")).unwrap()).unwrap_err();
-        assert!(
-            err.contains("17 distinct port rules apply to 10.0.0.0/8"),
-            "{err}"
-        );
+        assert!(err.contains("17 distinct port rules apply to 10.0.0.0/8"), "{err}");
     }
 
     #[test]

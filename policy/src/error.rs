@@ -5,17 +5,9 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum PolicyError {
     #[error("unknown annotation {key}={value:?}: fnguard knows {known}")]
-    UnknownKey {
-        key: String,
-        value: String,
-        known: String,
-    },
+    UnknownKey { key: String, value: String, known: String },
     #[error("invalid annotation {key}={value:?}: {reason}")]
-    InvalidValue {
-        key: String,
-        value: String,
-        reason: String,
-    },
+    InvalidValue { key: String, value: String, reason: String },
 }
 
 impl PolicyError {

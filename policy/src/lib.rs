@@ -8,9 +8,7 @@ mod egress;
 mod egress_table;
 mod error;
 
-pub use annotations::{
-    Mode, Policy, ANNOTATION_PREFIX, KEY_EGRESS, KEY_FUNCTION, KEY_MODE, KNOWN_KEYS,
-};
+pub use annotations::{Mode, Policy, ANNOTATION_PREFIX, KEY_EGRESS, KEY_FUNCTION, KEY_MODE, KNOWN_KEYS};
 pub use cidr::Cidr;
 pub use egress::{EgressRule, PortRange, Protocols};
 pub use egress_table::{EgressTable, PrefixRules, MAX_PORT_RULES_PER_PREFIX};

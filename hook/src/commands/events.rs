@@ -61,16 +61,11 @@ pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
             };
             let owner = owners.of(event.cgroup_id());
             let container = owner.map(|r| r.id.as_str());
-            if args
-                .container
-                .as_deref()
-                .is_some_and(|want| Some(want) != container)
-            {
+            if args.container.as_deref().is_some_and(|want| Some(want) != container) {
                 continue;
             }
             let unix_ns = boot_offset.saturating_add(ktime_of(&event));
-            let time = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_nanos(unix_ns))
-                .to_string();
+            let time = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_nanos(unix_ns)).to_string();
             let function = owner.and_then(|r| r.function.as_deref());
             if args.json {
                 let line = Enriched {

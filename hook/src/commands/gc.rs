@@ -47,16 +47,10 @@ pub fn run(settings: &Settings) -> Result<()> {
         let maps = PolicyMaps::open(&layout)?;
         for cgroup_id in maps.cgroups().difference(&live) {
             let removed = maps.purge(*cgroup_id)?;
-            println!(
-                "removed {} orphaned map entries of cgroup {cgroup_id}",
-                removed.total()
-            );
+            println!("removed {} orphaned map entries of cgroup {cgroup_id}", removed.total());
             cleaned += 1;
         }
     }
-    println!(
-        "gc: {cleaned} removed, {} live container(s) kept",
-        live.len()
-    );
+    println!("gc: {cleaned} removed, {} live container(s) kept", live.len());
     Ok(())
 }

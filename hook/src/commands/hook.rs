@@ -43,10 +43,7 @@ pub fn run(settings: &Settings, stage: Stage, stdin: impl Read) -> Result<()> {
 fn create(settings: &Settings, state: &HookState) -> Result<()> {
     let annotations = read_annotations(&state.bundle)?;
     let Some(policy) = Policy::from_annotations(&annotations)? else {
-        log::debug!(
-            "container {} has no fnguard.io/ annotation; not managed",
-            state.id
-        );
+        log::debug!("container {} has no fnguard.io/ annotation; not managed", state.id);
         return Ok(());
     };
     let pid = state.host_pid().with_context(|| {
@@ -59,24 +56,26 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
 
     let _lock = NodeLock::acquire(&settings.run_dir)?;
     let records = settings.records();
-    if let Some(existing) = records
-        .list()?
-        .into_iter()
-        .find(|r| r.cgroup_id == cgroup.id && r.id != state.id)
-    {
+    let layout = settings.layout();
+    if ensure_loaded(&layout).context("loading fnguard's BPF objects")? == LoadOutcome::Loaded {
+        log::info!("loaded and pinned BPF objects under {}", layout.abi_dir().display());
+    }
+    let maps = PolicyMaps::open(&layout)?;
+    // One map lookup, so the hook's cost does not grow with the containers running.
+    if maps.is_managed(cgroup.id)? {
+        if records.read(&state.id)?.is_some_and(|r| r.cgroup_id == cgroup.id) {
+            // Both prestart and createRuntime configured: the first one did the work.
+            log::info!("container {} is already managed (cgroup {})", state.id, cgroup.id);
+            return Ok(());
+        }
+        let owner = records
+            .find_by_cgroup(cgroup.id)
+            .map_or_else(|| "another container".to_string(), |r| format!("container {}", r.id));
         bail!(
-            "container {}: cgroup {} ({}) is already managed by container {}; give each container its own cgroup",
+            "container {}: cgroup {} ({}) is already managed by {owner}; give each container its own cgroup",
             state.id,
             cgroup.id,
             cgroup.dir.display(),
-            existing.id
-        );
-    }
-    let layout = settings.layout();
-    if ensure_loaded(&layout).context("loading fnguard's BPF objects")? == LoadOutcome::Loaded {
-        log::info!(
-            "loaded and pinned BPF objects under {}",
-            layout.abi_dir().display()
         );
     }
 
@@ -98,8 +97,7 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
             .unwrap_or(0),
     };
     let applied = (|| -> Result<()> {
-        PolicyMaps::open(&layout)?
-            .install(cgroup.id, &policy)
+        maps.install(cgroup.id, &policy)
             .with_context(|| format!("writing the policy of container {}", state.id))?;
         attach_cgroup_programs(&layout, cgroup.id, &cgroup.dir)
             .with_context(|| format!("attaching to the cgroup of container {}", state.id))?;
@@ -107,10 +105,7 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
     })();
     if let Err(error) = applied {
         if let Err(undo) = remove_container(&settings.pin_root, &records, &record) {
-            log::error!(
-                "undoing container {} after a failed hook: {undo:#}",
-                state.id
-            );
+            log::error!("undoing container {} after a failed hook: {undo:#}", state.id);
         }
         return Err(error);
     }
@@ -127,10 +122,7 @@ fn poststop(settings: &Settings, state: &HookState) -> Result<()> {
     let _lock = NodeLock::acquire(&settings.run_dir)?;
     let records = settings.records();
     let Some(record) = records.read(&state.id)? else {
-        log::debug!(
-            "container {} has no fnguard record; nothing to remove",
-            state.id
-        );
+        log::debug!("container {} has no fnguard record; nothing to remove", state.id);
         return Ok(());
     };
     let removed = remove_container(&settings.pin_root, &records, &record)?;

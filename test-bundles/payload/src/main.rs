@@ -66,10 +66,7 @@ fn run_step(step: &str) -> io::Result<()> {
             let deadline = Instant::now() + Duration::from_secs(30);
             while !Path::new(arg).exists() {
                 if Instant::now() > deadline {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "file never appeared",
-                    ));
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "file never appeared"));
                 }
                 sleep(Duration::from_millis(10));
             }

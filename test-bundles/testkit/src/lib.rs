@@ -29,9 +29,7 @@ pub fn workspace_root() -> PathBuf {
 pub fn payload_binary() -> PathBuf {
     let path = std::env::var_os("FNGUARD_PAYLOAD")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            workspace_root().join("target/x86_64-unknown-linux-gnu/release/fnguard-payload")
-        });
+        .unwrap_or_else(|| workspace_root().join("target/x86_64-unknown-linux-gnu/release/fnguard-payload"));
     assert!(
         path.exists(),
         "payload binary {} is missing; build it with `make payload`",
@@ -55,11 +53,7 @@ impl Node {
     /// `name` keeps pin roots of parallel tests apart.
     pub fn new(name: &str, fnguard: &Path) -> Node {
         // SAFETY: geteuid has no preconditions.
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "end-to-end tests run as root (CI does)"
-        );
+        assert_eq!(unsafe { libc::geteuid() }, 0, "end-to-end tests run as root (CI does)");
         assert!(
             Path::new(BUSYBOX).exists(),
             "{BUSYBOX} is missing: apt-get install busybox-static"
@@ -74,12 +68,7 @@ impl Node {
             .prefix(&format!("fnguard-{name}-"))
             .tempdir()
             .expect("temp dir");
-        let unique = work
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+        let unique = work.path().file_name().unwrap().to_string_lossy().into_owned();
         let node = Node {
             fnguard: fnguard.to_path_buf(),
             pin_root: PathBuf::from("/sys/fs/bpf/fnguard-test").join(&unique),
@@ -213,6 +202,17 @@ impl Node {
         cmd
     }
 
+    /// `runc state`: the container's status, host pid and bundle.
+    pub fn runc_state(&self, id: &str) -> Value {
+        let out = self.runc().args(["state", id]).output().expect("runc state");
+        assert!(
+            out.status.success(),
+            "runc state {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("runc state prints JSON")
+    }
+
     /// Runs `runc delete --force` on a container, as a runtime would.
     pub fn runc_delete(&self, id: &str) -> Output {
         self.runc()
@@ -246,10 +246,7 @@ impl EventFollower {
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
         let out = child.wait_with_output().expect("fnguard events");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !stderr.contains("fnguard:"),
-            "fnguard events failed: {stderr}"
-        );
+        assert!(!stderr.contains("fnguard:"), "fnguard events failed: {stderr}");
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("event line {l:?}: {e}")))
@@ -277,10 +274,7 @@ pub struct Leftovers {
 
 impl Leftovers {
     pub fn is_empty(&self) -> bool {
-        self.link_dirs.is_empty()
-            && self.link_pins.is_empty()
-            && self.map_entries == 0
-            && self.records.is_empty()
+        self.link_dirs.is_empty() && self.link_pins.is_empty() && self.map_entries == 0 && self.records.is_empty()
     }
 }
 
@@ -319,11 +313,7 @@ impl<'n> BundleBuilder<'n> {
 
     pub fn build(self) -> Bundle<'n> {
         let n = BUNDLES.fetch_add(1, Ordering::SeqCst);
-        let dir = self
-            .node
-            .work
-            .path()
-            .join(format!("bundle-{n}-{}", self.id));
+        let dir = self.node.work.path().join(format!("bundle-{n}-{}", self.id));
         let rootfs = dir.join("rootfs");
         for sub in ["bin", "proc", "dev", "sys", "tmp", "shared"] {
             fs::create_dir_all(rootfs.join(sub)).unwrap();
@@ -333,8 +323,7 @@ impl<'n> BundleBuilder<'n> {
         fs::copy(payload_binary(), rootfs.join("fnguard-payload")).unwrap();
 
         let template = workspace_root().join("test-bundles/function/config.json");
-        let mut config: Value =
-            serde_json::from_str(&fs::read_to_string(&template).unwrap()).unwrap();
+        let mut config: Value = serde_json::from_str(&fs::read_to_string(&template).unwrap()).unwrap();
         let mut args = vec![Value::from("/fnguard-payload")];
         args.extend(self.args.iter().map(|a| Value::from(a.as_str())));
         config["process"]["args"] = Value::Array(args);
@@ -363,11 +352,7 @@ impl<'n> BundleBuilder<'n> {
                 config["hooks"]["poststop"] = json!([hook("poststop")]);
             }
         }
-        fs::write(
-            dir.join("config.json"),
-            serde_json::to_vec_pretty(&config).unwrap(),
-        )
-        .unwrap();
+        fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         Bundle {
             node: self.node,
             dir,
