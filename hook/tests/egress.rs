@@ -176,11 +176,7 @@ fn status_counts_allowed_and_denied_connects() {
         ])
         .build();
     let child = bundle.spawn();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !node.shared.join("done").exists() {
-        assert!(std::time::Instant::now() < deadline, "payload never finished its steps");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    node.wait_for_file("done");
     let status = node.status();
     std::fs::write(node.shared.join("exit"), b"").unwrap();
     RunResult::from_child(child);
@@ -193,4 +189,38 @@ fn status_counts_allowed_and_denied_connects() {
         .as_str()
         .unwrap()
         .contains(&format!("127.0.0.2/32:{port}/tcp")));
+}
+
+#[test]
+fn a_process_moved_to_a_child_cgroup_keeps_its_containers_policy() {
+    let node = node("egress-child-cgroup");
+    let (_l, port) = tcp_listener("127.0.0.2");
+    let bundle = node
+        .bundle("nested")
+        .annotation("fnguard.io/egress", &format!("127.0.0.2:{port}/tcp"))
+        .steps(&[
+            "touch=/shared/ready".to_string(),
+            "wait=/shared/moved".to_string(),
+            format!("tcp=127.0.0.3:{port}"),
+            format!("tcp=127.0.0.2:{port}"),
+            "touch=/shared/done".to_string(),
+            "wait=/shared/exit".to_string(),
+        ])
+        .build();
+    let child = bundle.spawn();
+    node.wait_for_file("ready");
+    let pid = node.runc_state("nested")["pid"].to_string();
+    let cgroup_dir = std::path::PathBuf::from(node.status()[0]["cgroup_dir"].as_str().unwrap());
+    let nested = cgroup_dir.join("worker");
+    std::fs::create_dir(&nested).unwrap();
+    std::fs::write(nested.join("cgroup.procs"), &pid).unwrap();
+    std::fs::write(node.shared.join("moved"), b"").unwrap();
+
+    node.wait_for_file("done");
+    std::fs::write(cgroup_dir.join("cgroup.procs"), &pid).unwrap();
+    std::fs::remove_dir(&nested).unwrap();
+    std::fs::write(node.shared.join("exit"), b"").unwrap();
+    let run = RunResult::from_child(child);
+    assert_eq!(run.outcome(&format!("tcp=127.0.0.3:{port}")), "EPERM", "{run:?}");
+    assert_eq!(run.outcome(&format!("tcp=127.0.0.2:{port}")), "ok");
 }

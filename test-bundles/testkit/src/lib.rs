@@ -94,22 +94,24 @@ impl Node {
         }
     }
 
+    /// `fnguard ARGS` against this node's pin root and run directory.
+    fn fnguard_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.fnguard);
+        cmd.args(args)
+            .env("FNGUARD_PIN_ROOT", &self.pin_root)
+            .env("FNGUARD_RUN_DIR", &self.run_dir);
+        cmd
+    }
+
     /// Runs `fnguard` against this node's pin root and run directory.
     pub fn fnguard(&self, args: &[&str]) -> Output {
-        Command::new(&self.fnguard)
-            .args(args)
-            .env("FNGUARD_PIN_ROOT", &self.pin_root)
-            .env("FNGUARD_RUN_DIR", &self.run_dir)
-            .output()
-            .expect("running fnguard")
+        self.fnguard_command(args).output().expect("running fnguard")
     }
 
     /// Runs the hook directly with `state` on stdin.
     pub fn hook(&self, stage: &str, state: &Value) -> Output {
-        let mut child = Command::new(&self.fnguard)
-            .args(["hook", stage])
-            .env("FNGUARD_PIN_ROOT", &self.pin_root)
-            .env("FNGUARD_RUN_DIR", &self.run_dir)
+        let mut child = self
+            .fnguard_command(&["hook", stage])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -153,10 +155,8 @@ impl Node {
     /// Starts `fnguard events --json` in the background, as an operator
     /// following the node would; events then carry their container.
     pub fn follow_events(&self) -> EventFollower {
-        let child = Command::new(&self.fnguard)
-            .args(["events", "--json"])
-            .env("FNGUARD_PIN_ROOT", &self.pin_root)
-            .env("FNGUARD_RUN_DIR", &self.run_dir)
+        let child = self
+            .fnguard_command(&["events", "--json"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -181,6 +181,15 @@ impl Node {
         }
         left.records = read_dir_paths(&self.run_dir.join("containers"));
         left
+    }
+
+    /// Waits up to 30 s for `name` to appear in the shared directory.
+    pub fn wait_for_file(&self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.shared.join(name).exists() {
+            assert!(Instant::now() < deadline, "the payload never wrote /shared/{name}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until `n` containers are recorded (their createRuntime hooks finished).
@@ -228,7 +237,6 @@ impl Drop for Node {
             let _ = self.runc().args(["delete", "--force", &id]).output();
         }
         let _ = fs::remove_dir_all(&self.pin_root);
-        let _ = self.work.path();
     }
 }
 
