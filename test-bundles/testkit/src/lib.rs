@@ -237,6 +237,10 @@ impl Drop for Node {
             let _ = self.runc().args(["delete", "--force", &id]).output();
         }
         let _ = fs::remove_dir_all(&self.pin_root);
+        // The shared parent goes once the last test's root is gone.
+        if let Some(parent) = self.pin_root.parent() {
+            let _ = fs::remove_dir(parent);
+        }
     }
 }
 
