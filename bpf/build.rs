@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use libbpf_cargo::SkeletonBuilder;
 use sha2::{Digest, Sha256};
 
-const CONCERNS: &[&str] = &["net"];
+const CONCERNS: &[&str] = &["net", "exec", "file"];
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
@@ -25,7 +25,15 @@ fn main() {
         abi.update(fs::read(&obj).expect("compiled object exists"));
         println!("cargo:rerun-if-changed={source}");
     }
-    for header in ["src/bpf/maps.h", "src/bpf/net.h", "src/bpf/vmlinux.h"] {
+    for header in [
+        "src/bpf/maps.h",
+        "src/bpf/net.h",
+        "src/bpf/events.h",
+        "src/bpf/files.h",
+        "src/bpf/common.bpf.h",
+        "src/bpf/path.bpf.h",
+        "src/bpf/vmlinux.h",
+    ] {
         println!("cargo:rerun-if-changed={header}");
     }
     let digest: String = abi.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();

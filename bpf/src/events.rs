@@ -1,4 +1,6 @@
-//! Events from the node's ring buffer, decoded from the structs in `net.h`.
+//! Events from the node's ring buffer, decoded from the structs in
+//! `events.h`, `net.h` and `files.h`. Their JSON form is documented in
+//! docs/events.md.
 
 use std::cell::RefCell;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -9,11 +11,22 @@ use libbpf_rs::{MapHandle, RingBuffer, RingBufferBuilder};
 use serde::Serialize;
 
 use crate::error::BpfError;
+use crate::layout::rule_name;
 use crate::paths::PinLayout;
+use crate::policy_maps::CgroupStats;
 
 const KIND_NET_EGRESS: u32 = 1;
-const HEADER_SIZE: usize = 48;
-const NET_EVENT_SIZE: usize = HEADER_SIZE + 8 + 16;
+const KIND_EXEC: u32 = 2;
+const KIND_OPEN: u32 = 3;
+const KIND_CGROUP_GONE: u32 = 4;
+const KIND_THROTTLED: u32 = 5;
+
+const HEADER_SIZE: usize = 56;
+const NET_EVENT_SIZE: usize = HEADER_SIZE + 24;
+const OPEN_EVENT_SIZE: usize = HEADER_SIZE + 16;
+const EXEC_EVENT_SIZE: usize = HEADER_SIZE + 8;
+const GONE_EVENT_SIZE: usize = HEADER_SIZE + crate::layout::STATS_SIZE;
+const THROTTLED_EVENT_SIZE: usize = HEADER_SIZE + 16;
 
 /// One event from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,33 +35,130 @@ pub enum Event {
     /// A connect or sendmsg that the egress policy denied or, in audit mode, would deny.
     #[serde(rename = "net.egress")]
     NetEgress(NetEvent),
+    /// A program the function executed.
+    #[serde(rename = "process.exec")]
+    Exec(ExecEvent),
+    /// A file the function opened.
+    #[serde(rename = "file.open")]
+    Open(OpenEvent),
+    /// The function's cgroup was removed: its totals.
+    #[serde(rename = "container.stop")]
+    Stop(StopEvent),
+    /// Events over the function's per-second budget were not sent.
+    #[serde(rename = "events.throttled")]
+    Throttled(ThrottledEvent),
 }
 
 impl Event {
-    pub fn cgroup_id(&self) -> u64 {
+    pub fn header(&self) -> &Header {
         match self {
-            Event::NetEgress(e) => e.cgroup_id,
+            Event::NetEgress(e) => &e.header,
+            Event::Exec(e) => &e.header,
+            Event::Open(e) => &e.header,
+            Event::Stop(e) => &e.header,
+            Event::Throttled(e) => &e.header,
         }
+    }
+
+    pub fn cgroup_id(&self) -> u64 {
+        self.header().cgroup_id
     }
 }
 
+/// Fields every event carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NetEvent {
+pub struct Header {
     pub cgroup_id: u64,
     pub pid: u32,
+    pub ppid: u32,
     pub tid: u32,
     pub uid: u32,
     pub comm: String,
     pub ktime_ns: u64,
-    /// `denied` or `audited`.
+    /// `allowed`, `denied` (stopped in the kernel) or `audited` (a violation, reported only).
     pub verdict: &'static str,
+    /// What acted: `none`, `cgroup-sock-addr`, `sigkill` or `bpf-lsm`.
+    pub mechanism: &'static str,
+    /// The policy rule that decided, or `none`.
+    pub rule: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetEvent {
+    #[serde(flatten)]
+    pub header: Header,
     /// `connect` or `sendmsg`.
     pub operation: &'static str,
     pub protocol: String,
     pub daddr: String,
     pub dport: u16,
-    /// What acted on it: the cgroup sock_addr program.
-    pub mechanism: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecEvent {
+    #[serde(flatten)]
+    pub header: Header,
+    /// The file the kernel runs, resolved from its struct file (the
+    /// interpreter for a script, the real binary behind a symlink).
+    pub path: String,
+    pub path_truncated: bool,
+    /// The name given to execve, as given.
+    pub filename: String,
+    /// For a script: the interpreter named by its `#!` line.
+    pub interpreter: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenEvent {
+    #[serde(flatten)]
+    pub header: Header,
+    /// Resolved from the new fd's struct file, relative to the container's root.
+    pub path: String,
+    pub path_truncated: bool,
+    /// `read`, `write`, `read-write` or `none` (O_PATH).
+    pub access: &'static str,
+    pub syscall: &'static str,
+    pub fd: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StopEvent {
+    #[serde(flatten)]
+    pub header: Header,
+    pub lifetime_ms: u64,
+    pub totals: CgroupStats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThrottledEvent {
+    #[serde(flatten)]
+    pub header: Header,
+    pub throttled: u64,
+    pub window_ms: u64,
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn u8(&self, at: usize) -> u8 {
+        self.bytes[at]
+    }
+    fn u16(&self, at: usize) -> u16 {
+        u16::from_ne_bytes(self.bytes[at..at + 2].try_into().expect("2 bytes"))
+    }
+    fn u32(&self, at: usize) -> u32 {
+        u32::from_ne_bytes(self.bytes[at..at + 4].try_into().expect("4 bytes"))
+    }
+    fn u64(&self, at: usize) -> u64 {
+        u64::from_ne_bytes(self.bytes[at..at + 8].try_into().expect("8 bytes"))
+    }
+    fn text(&self, at: usize, len: usize) -> Option<String> {
+        self.bytes
+            .get(at..at + len)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
 }
 
 /// Decodes one ring buffer record.
@@ -60,53 +170,122 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
     if bytes.len() < HEADER_SIZE {
         return Err(bad("shorter than the event header"));
     }
-    let u32_at = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-    let u64_at = |at: usize| u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let r = Reader { bytes };
+    let kind = r.u32(0);
+    let min = match kind {
+        KIND_NET_EGRESS => NET_EVENT_SIZE,
+        KIND_EXEC => EXEC_EVENT_SIZE,
+        KIND_OPEN => OPEN_EVENT_SIZE,
+        KIND_CGROUP_GONE => GONE_EVENT_SIZE,
+        KIND_THROTTLED => THROTTLED_EVENT_SIZE,
+        other => return Err(bad(&format!("unknown event kind {other}"))),
+    };
+    if bytes.len() < min {
+        return Err(bad(&format!("shorter than an event of kind {kind}")));
+    }
     let comm_bytes = &bytes[32..48];
     let comm_len = comm_bytes.iter().position(|&b| b == 0).unwrap_or(comm_bytes.len());
-    let comm = String::from_utf8_lossy(&comm_bytes[..comm_len]).into_owned();
-    match u32_at(0) {
+    let header = Header {
+        cgroup_id: r.u64(16),
+        pid: r.u32(4),
+        ppid: r.u32(48),
+        tid: r.u32(8),
+        uid: r.u32(12),
+        comm: String::from_utf8_lossy(&comm_bytes[..comm_len]).into_owned(),
+        ktime_ns: r.u64(24),
+        verdict: match r.u8(52) {
+            1 => "denied",
+            2 => "audited",
+            _ => "allowed",
+        },
+        mechanism: match r.u8(53) {
+            1 => "cgroup-sock-addr",
+            2 => "sigkill",
+            3 => "bpf-lsm",
+            _ => "none",
+        },
+        rule: rule_name(r.u8(54)),
+    };
+    let b = HEADER_SIZE;
+    Ok(match kind {
         KIND_NET_EGRESS => {
-            if bytes.len() < NET_EVENT_SIZE {
-                return Err(bad("shorter than a net event"));
-            }
-            let body = &bytes[HEADER_SIZE..];
-            let verdict = match body[0] {
-                1 => "denied",
-                2 => "audited",
-                _ => "allowed",
-            };
-            let operation = if body[1] == 1 { "connect" } else { "sendmsg" };
-            let protocol = match body[2] {
-                6 => "tcp".to_string(),
-                17 => "udp".to_string(),
-                other => format!("ip-proto-{other}"),
-            };
-            let dport = u16::from_ne_bytes([body[4], body[5]]);
-            let addr = &body[8..24];
-            let daddr = if body[3] == 4 {
+            let addr = &bytes[b + 8..b + 24];
+            let daddr = if r.u8(b + 2) == 4 {
                 Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string()
             } else {
-                let octets: [u8; 16] = addr.try_into().expect("16 bytes");
-                Ipv6Addr::from(octets).to_string()
+                Ipv6Addr::from(<[u8; 16]>::try_from(addr).expect("16 bytes")).to_string()
             };
-            Ok(Event::NetEgress(NetEvent {
-                cgroup_id: u64_at(16),
-                pid: u32_at(4),
-                tid: u32_at(8),
-                uid: u32_at(12),
-                comm,
-                ktime_ns: u64_at(24),
-                verdict,
-                operation,
-                protocol,
+            Event::NetEgress(NetEvent {
+                header,
+                operation: if r.u8(b) == 1 { "connect" } else { "sendmsg" },
+                protocol: match r.u8(b + 1) {
+                    6 => "tcp".to_string(),
+                    17 => "udp".to_string(),
+                    other => format!("ip-proto-{other}"),
+                },
                 daddr,
-                dport,
-                mechanism: "cgroup-sock-addr",
-            }))
+                dport: r.u16(b + 4),
+            })
         }
-        other => Err(bad(&format!("unknown event kind {other}"))),
-    }
+        KIND_OPEN => {
+            let path_len = usize::from(r.u16(b + 10));
+            Event::Open(OpenEvent {
+                header,
+                path: r
+                    .text(OPEN_EVENT_SIZE, path_len)
+                    .ok_or_else(|| bad("path runs past the record"))?,
+                path_truncated: r.u8(b + 9) & 1 != 0,
+                access: match r.u8(b + 8) & 3 {
+                    1 => "read",
+                    2 => "write",
+                    3 => "read-write",
+                    _ => "none",
+                },
+                syscall: match r.u32(b) {
+                    2 => "open",
+                    85 => "creat",
+                    257 => "openat",
+                    304 => "open_by_handle_at",
+                    437 => "openat2",
+                    _ => "other",
+                },
+                fd: r.u32(b + 4) as i32,
+            })
+        }
+        KIND_EXEC => {
+            let (path_len, name_len, interp_len) = (
+                usize::from(r.u16(b + 2)),
+                usize::from(r.u16(b + 4)),
+                usize::from(r.u16(b + 6)),
+            );
+            let past = || bad("exec names run past the record");
+            let at = EXEC_EVENT_SIZE;
+            Event::Exec(ExecEvent {
+                header,
+                path: r.text(at, path_len).ok_or_else(past)?,
+                path_truncated: r.u8(b) & 1 != 0,
+                filename: r.text(at + path_len, name_len).ok_or_else(past)?,
+                interpreter: match interp_len {
+                    0 => None,
+                    n => Some(r.text(at + path_len + name_len, n).ok_or_else(past)?),
+                },
+            })
+        }
+        KIND_CGROUP_GONE => {
+            let totals = CgroupStats::decode(&bytes[b..b + crate::layout::STATS_SIZE]);
+            let lifetime_ms = header.ktime_ns.saturating_sub(totals.start_ns) / 1_000_000;
+            Event::Stop(StopEvent {
+                header,
+                lifetime_ms,
+                totals,
+            })
+        }
+        _ => Event::Throttled(ThrottledEvent {
+            header,
+            throttled: r.u64(b),
+            window_ms: r.u64(b + 8) / 1_000_000,
+        }),
+    })
 }
 
 /// Reads the node's pinned event ring.
@@ -159,44 +338,99 @@ impl EventReader {
 mod tests {
     use super::*;
 
-    fn net_event(family: u8, addr: &[u8]) -> Vec<u8> {
-        let mut b = vec![0u8; NET_EVENT_SIZE];
-        b[0..4].copy_from_slice(&1u32.to_ne_bytes());
+    fn header(kind: u32, len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        b[0..4].copy_from_slice(&kind.to_ne_bytes());
         b[4..8].copy_from_slice(&42u32.to_ne_bytes());
         b[8..12].copy_from_slice(&43u32.to_ne_bytes());
         b[12..16].copy_from_slice(&1000u32.to_ne_bytes());
         b[16..24].copy_from_slice(&77u64.to_ne_bytes());
+        b[24..32].copy_from_slice(&5_000_000_000u64.to_ne_bytes());
         b[32..37].copy_from_slice(b"probe");
-        b[48] = 1;
-        b[49] = 1;
-        b[50] = 6;
-        b[51] = family;
-        b[52..54].copy_from_slice(&8080u16.to_ne_bytes());
-        b[56..56 + addr.len()].copy_from_slice(addr);
+        b[48..52].copy_from_slice(&41u32.to_ne_bytes());
+        b[52] = 1; // denied
+        b[53] = 2; // sigkill
+        b[54] = 2; // files.deny
         b
     }
 
     #[test]
-    fn decodes_v4_and_v6_net_events() {
-        let Event::NetEgress(e) = decode(&net_event(4, &[127, 0, 0, 3])).unwrap();
-        assert_eq!((e.pid, e.tid, e.uid, e.cgroup_id), (42, 43, 1000, 77));
-        assert_eq!(e.comm, "probe");
+    fn decodes_net_events() {
+        let mut b = header(KIND_NET_EGRESS, NET_EVENT_SIZE);
+        b[53] = 1;
+        b[54] = 1;
+        b[56] = 1;
+        b[57] = 6;
+        b[58] = 6;
+        b[60..62].copy_from_slice(&8080u16.to_ne_bytes());
+        b[64..80].copy_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 3]);
+        let Event::NetEgress(e) = decode(&b).unwrap() else {
+            panic!()
+        };
         assert_eq!(
-            (e.verdict, e.operation, e.protocol.as_str()),
-            ("denied", "connect", "tcp")
+            (e.header.pid, e.header.ppid, e.header.tid, e.header.uid),
+            (42, 41, 43, 1000)
         );
-        assert_eq!(format!("{}:{}", e.daddr, e.dport), "127.0.0.3:8080");
-        let mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 3];
-        let Event::NetEgress(e) = decode(&net_event(6, &mapped)).unwrap();
-        assert_eq!(e.daddr, "::ffff:127.0.0.3");
+        assert_eq!(
+            (e.header.verdict, e.header.mechanism, e.header.rule),
+            ("denied", "cgroup-sock-addr", "egress")
+        );
+        assert_eq!(
+            (e.operation, e.protocol.as_str(), e.daddr.as_str(), e.dport),
+            ("connect", "tcp", "::ffff:127.0.0.3", 8080)
+        );
+    }
+
+    #[test]
+    fn decodes_open_and_exec_events() {
+        let mut b = header(KIND_OPEN, OPEN_EVENT_SIZE);
+        b[56..60].copy_from_slice(&257u32.to_ne_bytes());
+        b[60..64].copy_from_slice(&3i32.to_ne_bytes());
+        b[64] = 1;
+        b[66..68].copy_from_slice(&11u16.to_ne_bytes());
+        b.extend_from_slice(b"/etc/shadow");
+        let Event::Open(e) = decode(&b).unwrap() else { panic!() };
+        assert_eq!(
+            (e.path.as_str(), e.access, e.syscall, e.fd),
+            ("/etc/shadow", "read", "openat", 3)
+        );
+        assert_eq!((e.header.mechanism, e.header.rule), ("sigkill", "files.deny"));
+
+        let mut b = header(KIND_EXEC, EXEC_EVENT_SIZE);
+        b[58..60].copy_from_slice(&12u16.to_ne_bytes());
+        b[60..62].copy_from_slice(&9u16.to_ne_bytes());
+        b[62..64].copy_from_slice(&7u16.to_ne_bytes());
+        b.extend_from_slice(b"/bin/busybox/app/x.sh/bin/sh");
+        let Event::Exec(e) = decode(&b).unwrap() else { panic!() };
+        assert_eq!((e.path.as_str(), e.filename.as_str()), ("/bin/busybox", "/app/x.sh"));
+        assert_eq!(e.interpreter.as_deref(), Some("/bin/sh"));
+        b.truncate(b.len() - 3);
+        assert!(decode(&b).unwrap_err().to_string().contains("run past"));
+    }
+
+    #[test]
+    fn decodes_stop_and_throttle_events() {
+        let mut b = header(KIND_CGROUP_GONE, GONE_EVENT_SIZE);
+        b[56 + 7 * 8..56 + 8 * 8].copy_from_slice(&3u64.to_ne_bytes()); // execs
+        b[56 + 12 * 8..56 + 13 * 8].copy_from_slice(&1_000_000_000u64.to_ne_bytes()); // start_ns
+        let Event::Stop(e) = decode(&b).unwrap() else { panic!() };
+        assert_eq!((e.totals.execs, e.lifetime_ms), (3, 4000));
+        let mut b = header(KIND_THROTTLED, THROTTLED_EVENT_SIZE);
+        b[56..64].copy_from_slice(&500u64.to_ne_bytes());
+        b[64..72].copy_from_slice(&1_000_000_000u64.to_ne_bytes());
+        let Event::Throttled(e) = decode(&b).unwrap() else {
+            panic!()
+        };
+        assert_eq!((e.throttled, e.window_ms), (500, 1000));
     }
 
     #[test]
     fn rejects_short_and_unknown_records() {
         assert!(decode(&[0u8; 10]).is_err());
-        let mut b = net_event(4, &[1, 2, 3, 4]);
-        b[0] = 99;
-        assert!(decode(&b).unwrap_err().to_string().contains("unknown event kind 99"));
-        assert!(decode(&net_event(4, &[1, 2, 3, 4])[..60]).is_err());
+        assert!(decode(&header(99, 80))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown event kind 99"));
+        assert!(decode(&header(KIND_NET_EGRESS, 60)).is_err());
     }
 }

@@ -1,14 +1,34 @@
 //! Byte layouts of the structs in `bpf/net.h`, for map keys and values.
 //! Offsets here must match the C side; the tests pin the sizes.
 
-use fnguard_policy::{Cidr, PortRange, Protocols, MAX_PORT_RULES_PER_PREFIX};
+use fnguard_policy::{Cidr, PathEntry, PathList, PortRange, Protocols, Verdict, MAX_PORT_RULES_PER_PREFIX};
 
+// fng_cg_policy.flags (events.h)
 pub(crate) const FLAG_EGRESS: u32 = 1;
 pub(crate) const FLAG_AUDIT: u32 = 2;
+pub(crate) const FLAG_EXEC: u32 = 4;
+pub(crate) const FLAG_FILES_READ: u32 = 8;
+pub(crate) const FLAG_FILES_WRITE: u32 = 16;
+pub(crate) const FLAG_PATHS: u32 = 32;
+
+// enum fng_rule (events.h)
+pub(crate) const RULE_NONE: u8 = 0;
+pub(crate) const RULE_EGRESS: u8 = 1;
+pub(crate) const RULE_FILES_DENY: u8 = 2;
+pub(crate) const RULE_FILES_READ: u8 = 3;
+pub(crate) const RULE_FILES_WRITE: u8 = 4;
+pub(crate) const RULE_EXEC: u8 = 5;
+pub(crate) const RULE_PATH_UNRESOLVED: u8 = 6;
+
+/// `FNG_PATH_KEY_MAX` (files.h)
+const PATH_KEY_MAX: usize = 248;
 
 const PORT_RULE_SIZE: usize = 8;
 pub(crate) const EGRESS_VALUE_SIZE: usize = 8 + PORT_RULE_SIZE * MAX_PORT_RULES_PER_PREFIX;
-pub(crate) const STATS_SIZE: usize = 7 * 8;
+/// `struct fng_cg_stats`: 16 counters of 8 bytes.
+pub(crate) const STATS_SIZE: usize = 16 * 8;
+/// Index of `start_ns` in `struct fng_cg_stats`.
+pub(crate) const STATS_START_NS: usize = 12;
 
 /// `struct fng_cg_policy`
 pub(crate) fn policy_value(flags: u32) -> [u8; 8] {
@@ -51,6 +71,54 @@ pub(crate) fn egress_value(rules: &[(PortRange, Protocols)]) -> Vec<u8> {
     value
 }
 
+/// `struct fng_path_key`
+pub(crate) fn path_key(cgroup_id: u64, entry: &PathEntry) -> Vec<u8> {
+    assert!(entry.key.len() <= PATH_KEY_MAX, "policy crate bounds prefixes");
+    let mut key = Vec::with_capacity(12 + PATH_KEY_MAX);
+    key.extend_from_slice(&(64 + 8 * entry.key.len() as u32).to_ne_bytes());
+    key.extend_from_slice(&(cgroup_id as u32).to_ne_bytes());
+    key.extend_from_slice(&((cgroup_id >> 32) as u32).to_ne_bytes());
+    key.extend_from_slice(&entry.key);
+    key.resize(12 + PATH_KEY_MAX, 0);
+    key
+}
+
+/// `struct fng_path_rule`
+pub(crate) fn path_rule(entry: &PathEntry) -> [u8; 8] {
+    let (read, read_rule) = verdict(entry.verdicts.read);
+    let (write, write_rule) = verdict(entry.verdicts.write);
+    let (exec, exec_rule) = verdict(entry.verdicts.exec);
+    [read, write, exec, read_rule, write_rule, exec_rule, 0, 0]
+}
+
+/// `FNG_PATH_*` verdict and the `enum fng_rule` behind it.
+fn verdict(v: Verdict) -> (u8, u8) {
+    let rule = |list: PathList| match list {
+        PathList::Deny => RULE_FILES_DENY,
+        PathList::Read => RULE_FILES_READ,
+        PathList::Write => RULE_FILES_WRITE,
+        PathList::Exec => RULE_EXEC,
+    };
+    match v {
+        Verdict::Unset => (0, RULE_NONE),
+        Verdict::Allow(list) => (1, rule(list)),
+        Verdict::Deny(list) => (2, rule(list)),
+    }
+}
+
+/// Name of an `enum fng_rule` value, as events and docs spell it.
+pub(crate) fn rule_name(rule: u8) -> &'static str {
+    match rule {
+        RULE_EGRESS => "egress",
+        RULE_FILES_DENY => "files.deny",
+        RULE_FILES_READ => "files.read",
+        RULE_FILES_WRITE => "files.write",
+        RULE_EXEC => "exec",
+        RULE_PATH_UNRESOLVED => "path-unresolved",
+        _ => "none",
+    }
+}
+
 /// Reads the `index`th u64 of a value.
 pub(crate) fn u64_at(bytes: &[u8], index: usize) -> u64 {
     let at = index * 8;
@@ -74,6 +142,28 @@ mod tests {
         let key = lpm_key(7, &Cidr::parse("fd00::/8").unwrap());
         assert_eq!(key.len(), 28);
         assert_eq!(u32::from_ne_bytes(key[..4].try_into().unwrap()), 64 + 8);
+    }
+
+    #[test]
+    fn path_key_and_rule_layout() {
+        let entry = PathEntry {
+            key: b"/etc/".to_vec(),
+            verdicts: fnguard_policy::PathVerdicts {
+                read: Verdict::Allow(PathList::Read),
+                write: Verdict::Deny(PathList::Deny),
+                exec: Verdict::Unset,
+            },
+        };
+        let key = path_key(9, &entry);
+        assert_eq!(key.len(), 260);
+        assert_eq!(u32::from_ne_bytes(key[..4].try_into().unwrap()), 64 + 40);
+        assert_eq!(lpm_key_cgroup(&key), Some(9));
+        assert_eq!(&key[12..17], b"/etc/");
+        assert!(key[17..].iter().all(|&b| b == 0));
+        assert_eq!(
+            path_rule(&entry),
+            [1, 2, 0, RULE_FILES_READ, RULE_FILES_DENY, RULE_NONE, 0, 0]
+        );
     }
 
     #[test]

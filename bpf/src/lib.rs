@@ -11,14 +11,26 @@ mod node;
 pub mod paths;
 mod policy_maps;
 
+/// One generated skeleton per `<concern>.bpf.c`.
 mod skel {
     #![allow(clippy::all, unsafe_op_in_unsafe_fn, dead_code)]
-    include!(concat!(env!("OUT_DIR"), "/net.skel.rs"));
+    mod net {
+        include!(concat!(env!("OUT_DIR"), "/net.skel.rs"));
+    }
+    mod exec {
+        include!(concat!(env!("OUT_DIR"), "/exec.skel.rs"));
+    }
+    mod file {
+        include!(concat!(env!("OUT_DIR"), "/file.skel.rs"));
+    }
+    pub use exec::ExecSkelBuilder;
+    pub use file::FileSkelBuilder;
+    pub use net::NetSkelBuilder;
 }
 
 pub use cgroup_link::{attach_cgroup_programs, detach_cgroup_programs, pinned_link_cgroups};
 pub use error::BpfError;
-pub use events::{Event, EventReader, NetEvent};
+pub use events::{Event, EventReader, ExecEvent, Header, NetEvent, OpenEvent, StopEvent, ThrottledEvent};
 pub use node::{ensure_loaded, is_loaded, LoadOutcome};
 pub use paths::{PinLayout, ABI};
-pub use policy_maps::{CgroupStats, PolicyMaps};
+pub use policy_maps::{monotonic_ns, CgroupStats, PolicyMaps};

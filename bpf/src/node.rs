@@ -1,6 +1,11 @@
 //! Loads the BPF objects once per node and pins them. Callers serialise on
 //! the node lock (see the hook); a second container finds the pins and only
 //! reuses them.
+//!
+//! The net object is loaded first and pins the shared maps; the exec and
+//! file objects reuse those pins, so every program sees one policy and one
+//! event ring. Tracepoint programs are attached here, node-wide, and their
+//! links pinned; they return at once for tasks outside managed cgroups.
 
 use std::ffi::CString;
 use std::fs;
@@ -9,21 +14,25 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
-use libbpf_rs::MapCore;
+use libbpf_rs::{MapCore, Object, OpenObject};
 
 use crate::cgroup_link::CGROUP_PROGRAMS;
 use crate::error::BpfError;
 use crate::paths::PinLayout;
-use crate::skel::NetSkelBuilder;
+use crate::skel::{ExecSkelBuilder, FileSkelBuilder, NetSkelBuilder};
 
 /// Maps every object shares, pinned under `maps/`.
 pub(crate) const MAP_NAMES: &[&str] = &[
     "fng_policy",
     "fng_egress_v4",
     "fng_egress_v6",
+    "fng_paths",
     "fng_stats",
     "fng_events",
 ];
+
+/// Programs attached node-wide at load, their links pinned under `links/global/`.
+pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_rmdir", "fng_sys_exit"];
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
@@ -35,9 +44,13 @@ pub enum LoadOutcome {
     Loaded,
 }
 
-/// True when every map and program of this ABI is pinned.
+/// True when every map, program and node-wide link of this ABI is pinned.
 pub fn is_loaded(layout: &PinLayout) -> bool {
-    MAP_NAMES.iter().all(|m| layout.map(m).exists()) && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
+    MAP_NAMES.iter().all(|m| layout.map(m).exists())
+        && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
+        && GLOBAL_PROGRAMS
+            .iter()
+            .all(|p| layout.prog(p).exists() && layout.global_links_dir().join(p).exists())
 }
 
 /// Loads and pins the node's objects unless they are pinned already.
@@ -48,22 +61,53 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     fs::create_dir_all(layout.root()).map_err(BpfError::io("creating pin root", layout.root()))?;
     check_bpffs(layout.root())?;
     // Leftovers of a load that was interrupted half way: start over.
-    for dir in [layout.maps_dir(), layout.progs_dir()] {
+    for dir in [layout.maps_dir(), layout.progs_dir(), layout.global_links_dir()] {
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(BpfError::io("removing partial pins", &dir))?;
         }
         fs::create_dir_all(&dir).map_err(BpfError::io("creating pin directory", &dir))?;
     }
 
-    let mut storage = MaybeUninit::uninit();
+    let mut net_storage = MaybeUninit::uninit();
     let open = NetSkelBuilder::default()
-        .open(&mut storage)
+        .open(&mut net_storage)
         .map_err(BpfError::libbpf("opening the net BPF object"))?;
-    let mut skel = open
+    let mut net = open
         .load()
         .map_err(BpfError::libbpf("loading the net BPF object (verifier log above)"))?;
+    pin_shared_maps(net.object_mut(), layout)?;
+    publish(net.object_mut(), layout)?;
 
-    let object = skel.object_mut();
+    let mut exec_storage = MaybeUninit::uninit();
+    let mut open = ExecSkelBuilder::default()
+        .open(&mut exec_storage)
+        .map_err(BpfError::libbpf("opening the exec BPF object"))?;
+    reuse_shared_maps(open.open_object_mut(), layout)?;
+    let mut exec = open
+        .load()
+        .map_err(BpfError::libbpf("loading the exec BPF object (verifier log above)"))?;
+    publish(exec.object_mut(), layout)?;
+
+    let mut file_storage = MaybeUninit::uninit();
+    let mut open = FileSkelBuilder::default()
+        .open(&mut file_storage)
+        .map_err(BpfError::libbpf("opening the file BPF object"))?;
+    reuse_shared_maps(open.open_object_mut(), layout)?;
+    let mut file = open
+        .load()
+        .map_err(BpfError::libbpf("loading the file BPF object (verifier log above)"))?;
+    publish(file.object_mut(), layout)?;
+
+    if !is_loaded(layout) {
+        return Err(BpfError::Incomplete(format!(
+            "the BPF objects lack a map or program fnguard expects under {}",
+            layout.abi_dir().display()
+        )));
+    }
+    Ok(LoadOutcome::Loaded)
+}
+
+fn pin_shared_maps(object: &mut Object, layout: &PinLayout) -> Result<(), BpfError> {
     for mut map in object.maps_mut() {
         let name = map.name().to_string_lossy().into_owned();
         if MAP_NAMES.contains(&name.as_str()) {
@@ -72,19 +116,38 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
                 .map_err(BpfError::libbpf(format!("pinning map at {}", path.display())))?;
         }
     }
+    Ok(())
+}
+
+fn reuse_shared_maps(object: &mut OpenObject, layout: &PinLayout) -> Result<(), BpfError> {
+    for mut map in object.maps_mut() {
+        let name = map.name().to_string_lossy().into_owned();
+        if MAP_NAMES.contains(&name.as_str()) {
+            let path = layout.map(&name);
+            map.reuse_pinned_map(&path)
+                .map_err(BpfError::libbpf(format!("reusing pinned map {}", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Pins every program and attaches the node-wide ones.
+fn publish(object: &mut Object, layout: &PinLayout) -> Result<(), BpfError> {
     for mut prog in object.progs_mut() {
         let name = prog.name().to_string_lossy().into_owned();
         let path = layout.prog(&name);
         prog.pin(&path)
             .map_err(BpfError::libbpf(format!("pinning program at {}", path.display())))?;
+        if GLOBAL_PROGRAMS.contains(&name.as_str()) {
+            let mut link = prog
+                .attach()
+                .map_err(BpfError::libbpf(format!("attaching program {name}")))?;
+            let link_path = layout.global_links_dir().join(&name);
+            link.pin(&link_path)
+                .map_err(BpfError::libbpf(format!("pinning link at {}", link_path.display())))?;
+        }
     }
-    if !is_loaded(layout) {
-        return Err(BpfError::Incomplete(format!(
-            "the net object lacks a map or program fnguard expects under {}",
-            layout.abi_dir().display()
-        )));
-    }
-    Ok(LoadOutcome::Loaded)
+    Ok(())
 }
 
 fn check_bpffs(dir: &Path) -> Result<(), BpfError> {

@@ -3,6 +3,7 @@
 //! ```text
 //! <root>/<abi>/maps/<map>
 //! <root>/<abi>/progs/<prog>
+//! <root>/<abi>/links/global/<prog>
 //! <root>/<abi>/links/<cgroup-id>/<prog>
 //! ```
 //! `<abi>` is derived from the compiled objects, so an upgrade never reuses
@@ -63,6 +64,11 @@ impl PinLayout {
 
     pub fn prog(&self, name: &str) -> PathBuf {
         self.progs_dir().join(name)
+    }
+
+    /// Links of the programs attached node-wide (tracepoints).
+    pub fn global_links_dir(&self) -> PathBuf {
+        self.links_dir().join("global")
     }
 
     pub fn cgroup_links_dir(&self, cgroup_id: u64) -> PathBuf {

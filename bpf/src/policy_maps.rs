@@ -7,7 +7,9 @@ use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use serde::Serialize;
 
 use crate::error::BpfError;
-use crate::layout::{self, FLAG_AUDIT, FLAG_EGRESS};
+use crate::layout::{
+    self, FLAG_AUDIT, FLAG_EGRESS, FLAG_EXEC, FLAG_FILES_READ, FLAG_FILES_WRITE, FLAG_PATHS, STATS_START_NS,
+};
 use crate::paths::PinLayout;
 
 /// Handles on the pinned policy maps.
@@ -15,6 +17,7 @@ pub struct PolicyMaps {
     policy: MapHandle,
     egress_v4: MapHandle,
     egress_v6: MapHandle,
+    paths: MapHandle,
     stats: MapHandle,
 }
 
@@ -28,6 +31,33 @@ pub struct CgroupStats {
     pub sendmsg_denied: u64,
     pub sendmsg_audited: u64,
     pub events_dropped: u64,
+    pub execs: u64,
+    pub opens: u64,
+    pub exec_violations: u64,
+    pub open_violations: u64,
+    pub events_throttled: u64,
+    /// CLOCK_MONOTONIC nanoseconds when the container was managed.
+    pub start_ns: u64,
+}
+
+impl CgroupStats {
+    pub(crate) fn decode(v: &[u8]) -> Self {
+        CgroupStats {
+            connect_allowed: layout::u64_at(v, 0),
+            connect_denied: layout::u64_at(v, 1),
+            connect_audited: layout::u64_at(v, 2),
+            sendmsg_allowed: layout::u64_at(v, 3),
+            sendmsg_denied: layout::u64_at(v, 4),
+            sendmsg_audited: layout::u64_at(v, 5),
+            events_dropped: layout::u64_at(v, 6),
+            execs: layout::u64_at(v, 7),
+            opens: layout::u64_at(v, 8),
+            exec_violations: layout::u64_at(v, 9),
+            open_violations: layout::u64_at(v, 10),
+            events_throttled: layout::u64_at(v, 11),
+            start_ns: layout::u64_at(v, STATS_START_NS),
+        }
+    }
 }
 
 /// What [`PolicyMaps::remove`] or [`PolicyMaps::purge`] deleted.
@@ -55,6 +85,7 @@ impl PolicyMaps {
             policy: open("fng_policy")?,
             egress_v4: open("fng_egress_v4")?,
             egress_v6: open("fng_egress_v6")?,
+            paths: open("fng_paths")?,
             stats: open("fng_stats")?,
         })
     }
@@ -81,9 +112,35 @@ impl PolicyMaps {
         if policy.mode == Mode::Audit {
             flags |= FLAG_AUDIT;
         }
+        let lists = &policy.paths;
+        for (set, flag) in [
+            (lists.read.is_some(), FLAG_FILES_READ),
+            (lists.write.is_some(), FLAG_FILES_WRITE),
+            (lists.exec.is_some(), FLAG_EXEC),
+            (!lists.is_empty(), FLAG_PATHS),
+        ] {
+            if set {
+                flags |= flag;
+            }
+        }
+        for entry in lists.entries() {
+            self.paths
+                .update(
+                    &layout::path_key(cgroup_id, &entry),
+                    &layout::path_rule(&entry),
+                    MapFlags::ANY,
+                )
+                .map_err(BpfError::libbpf(format!(
+                    "writing path rule {:?} of cgroup {cgroup_id}",
+                    String::from_utf8_lossy(&entry.key)
+                )))?;
+        }
         let key = cgroup_id.to_ne_bytes();
+        let mut stats = [0u8; layout::STATS_SIZE];
+        let at = STATS_START_NS * 8;
+        stats[at..at + 8].copy_from_slice(&monotonic_ns().to_ne_bytes());
         self.stats
-            .update(&key, &[0u8; layout::STATS_SIZE], MapFlags::ANY)
+            .update(&key, &stats, MapFlags::ANY)
             .map_err(BpfError::libbpf(format!("creating counters of cgroup {cgroup_id}")))?;
         self.policy
             .update(&key, &layout::policy_value(flags), MapFlags::ANY)
@@ -101,6 +158,11 @@ impl PolicyMaps {
                 }
             }
         }
+        for entry in policy.paths.entries() {
+            if delete_if_present(&self.paths, &layout::path_key(cgroup_id, &entry))? {
+                removed.prefixes += 1;
+            }
+        }
         Ok(removed)
     }
 
@@ -108,7 +170,7 @@ impl PolicyMaps {
     /// the prefix maps. For `gc`; poststop uses [`remove`](Self::remove).
     pub fn purge(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
         let mut removed = self.remove_cgroup_entries(cgroup_id)?;
-        for map in [&self.egress_v4, &self.egress_v6] {
+        for map in [&self.egress_v4, &self.egress_v6, &self.paths] {
             let keys: Vec<Vec<u8>> = map
                 .keys()
                 .filter(|k| layout::lpm_key_cgroup(k) == Some(cgroup_id))
@@ -136,15 +198,7 @@ impl PolicyMaps {
             .stats
             .lookup(&cgroup_id.to_ne_bytes(), MapFlags::ANY)
             .map_err(BpfError::libbpf(format!("reading counters of cgroup {cgroup_id}")))?;
-        Ok(value.map(|v| CgroupStats {
-            connect_allowed: layout::u64_at(&v, 0),
-            connect_denied: layout::u64_at(&v, 1),
-            connect_audited: layout::u64_at(&v, 2),
-            sendmsg_allowed: layout::u64_at(&v, 3),
-            sendmsg_denied: layout::u64_at(&v, 4),
-            sendmsg_audited: layout::u64_at(&v, 5),
-            events_dropped: layout::u64_at(&v, 6),
-        }))
+        Ok(value.map(|v| CgroupStats::decode(&v)))
     }
 
     /// Every cgroup id that has an entry in any policy map.
@@ -156,7 +210,7 @@ impl PolicyMaps {
                     .filter_map(|k| Some(u64::from_ne_bytes(k.as_slice().try_into().ok()?))),
             );
         }
-        for map in [&self.egress_v4, &self.egress_v6] {
+        for map in [&self.egress_v4, &self.egress_v6, &self.paths] {
             ids.extend(map.keys().filter_map(|k| layout::lpm_key_cgroup(&k)));
         }
         ids
@@ -179,6 +233,14 @@ impl PolicyMaps {
             prefixes: 0,
         })
     }
+}
+
+/// CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid timespec to write into.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn delete_if_present(map: &MapHandle, key: &[u8]) -> Result<bool, BpfError> {

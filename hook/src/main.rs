@@ -48,6 +48,12 @@ enum Command {
         /// Only events of this container id.
         #[arg(long)]
         container: Option<String>,
+        /// Only events of this function (fnguard.io/function).
+        #[arg(long)]
+        function: Option<String>,
+        /// Append events to this file instead of printing them.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -75,9 +81,22 @@ fn main() -> ExitCode {
         }
         Command::Status { json } => status::run(&settings, json),
         Command::Gc => gc::run(&settings),
-        Command::Events { json, once, container } => {
-            events::run(&settings, &events::EventsArgs { json, once, container })
-        }
+        Command::Events {
+            json,
+            once,
+            container,
+            function,
+            output,
+        } => events::run(
+            &settings,
+            &events::EventsArgs {
+                json,
+                once,
+                container,
+                function,
+                output,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fnguard_testkit::{tcp_listener, udp_port, Node, RunResult};
+use fnguard_testkit::{of_kind, tcp_listener, udp_port, Node, RunResult};
 
 fn node(name: &str) -> Node {
     Node::new(name, env!("CARGO_BIN_EXE_fnguard").as_ref())
@@ -50,7 +50,8 @@ fn allowed_and_denied_over_tcp_udp_ipv4_ipv6_and_v4_mapped() {
     }
 
     let denied = expect.iter().filter(|(_, w)| *w == "EPERM").count();
-    let events = follower.stop();
+    let all = follower.stop();
+    let events = of_kind(&all, "net.egress");
     assert_eq!(events.len(), denied, "one event per denial: {events:#?}");
     let mapped = events
         .iter()
@@ -117,7 +118,8 @@ fn audit_mode_reports_without_denying() {
     assert_eq!(run.outcome(&format!("tcp=127.0.0.3:{port}")), "ECONNREFUSED");
     assert_eq!(run.outcome(&format!("tcp=127.0.0.2:{port}")), "ok");
     // Read after the container stopped: the ring kept them, only attribution is gone.
-    let events = node.events();
+    let all = node.events();
+    let events = of_kind(&all, "net.egress");
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0]["verdict"], "audited");
     assert_eq!(events[0]["daddr"], "127.0.0.3");

@@ -8,14 +8,27 @@ use sha2::{Digest, Sha256};
 use crate::egress::{parse_egress, EgressRule};
 use crate::egress_table::EgressTable;
 use crate::error::PolicyError;
+use crate::paths::{parse_path_list, PathLists, MAX_PATH_PREFIXES};
 
 pub const ANNOTATION_PREFIX: &str = "fnguard.io/";
 pub const KEY_EGRESS: &str = "fnguard.io/egress";
 pub const KEY_MODE: &str = "fnguard.io/mode";
 pub const KEY_FUNCTION: &str = "fnguard.io/function";
+pub const KEY_FILES_DENY: &str = "fnguard.io/files.deny";
+pub const KEY_FILES_READ: &str = "fnguard.io/files.read";
+pub const KEY_FILES_WRITE: &str = "fnguard.io/files.write";
+pub const KEY_EXEC: &str = "fnguard.io/exec";
 /// Every key fnguard reads; any other `fnguard.io/` key is an error, so a
 /// misspelt policy never silently does nothing.
-pub const KNOWN_KEYS: &[&str] = &[KEY_EGRESS, KEY_FUNCTION, KEY_MODE];
+pub const KNOWN_KEYS: &[&str] = &[
+    KEY_EGRESS,
+    KEY_EXEC,
+    KEY_FILES_DENY,
+    KEY_FILES_READ,
+    KEY_FILES_WRITE,
+    KEY_FUNCTION,
+    KEY_MODE,
+];
 
 const MAX_FUNCTION_NAME: usize = 128;
 /// Bounds one function's share of the node-wide prefix maps.
@@ -47,6 +60,8 @@ pub struct Policy {
     /// `None`: egress is not restricted. `Some(empty)`: all egress denied.
     pub egress: Option<Vec<EgressRule>>,
     pub egress_table: Option<EgressTable>,
+    /// files.deny/read/write and exec.
+    pub paths: PathLists,
     /// The `fnguard.io/` annotations this policy came from, sorted.
     pub annotations: BTreeMap<String, String>,
 }
@@ -70,6 +85,7 @@ impl Policy {
             function: None,
             egress: None,
             egress_table: None,
+            paths: PathLists::default(),
             annotations: ours.clone(),
         };
         for (key, value) in &ours {
@@ -90,6 +106,27 @@ impl Policy {
                     let table = EgressTable::build(&rules).map_err(|r| PolicyError::invalid(key, value, r))?;
                     policy.egress = Some(rules);
                     policy.egress_table = Some(table);
+                }
+                KEY_FILES_DENY | KEY_FILES_READ | KEY_FILES_WRITE | KEY_EXEC => {
+                    let list = parse_path_list(value).map_err(|r| PolicyError::invalid(key, value, r))?;
+                    match key.as_str() {
+                        KEY_FILES_DENY => policy.paths.deny = list,
+                        KEY_FILES_READ => policy.paths.read = Some(list),
+                        KEY_FILES_WRITE => policy.paths.write = Some(list),
+                        _ => policy.paths.exec = Some(list),
+                    }
+                    let total = policy.paths.deny.len()
+                        + [&policy.paths.read, &policy.paths.write, &policy.paths.exec]
+                            .iter()
+                            .map(|l| l.as_ref().map_or(0, Vec::len))
+                            .sum::<usize>();
+                    if total > MAX_PATH_PREFIXES {
+                        return Err(PolicyError::invalid(
+                            key,
+                            value,
+                            format!("{total} path prefixes in all; at most {MAX_PATH_PREFIXES} per function"),
+                        ));
+                    }
                 }
                 _ => {
                     return Err(PolicyError::UnknownKey {
@@ -126,7 +163,19 @@ impl Policy {
             }
             Some(rules) => format!("egress {} rules ({}, ...)", rules.len(), rules[0]),
         };
-        format!("{}; {egress}", self.mode)
+        let mut summary = format!("{}; {egress}", self.mode);
+        let lists = [
+            ("files.deny", Some(&self.paths.deny).filter(|l| !l.is_empty())),
+            ("files.read", self.paths.read.as_ref()),
+            ("files.write", self.paths.write.as_ref()),
+            ("exec", self.paths.exec.as_ref()),
+        ];
+        for (name, list) in lists {
+            if let Some(list) = list {
+                summary.push_str(&format!("; {name} {}", list.join(",")));
+            }
+        }
+        summary
     }
 }
 
@@ -194,6 +243,8 @@ mod tests {
             (KEY_MODE, "block", "unknown mode \"block\""),
             (KEY_FUNCTION, "has space", "not allowed"),
             (KEY_FUNCTION, "", "1 to 128"),
+            (KEY_FILES_DENY, "etc/shadow", "not an absolute path"),
+            (KEY_EXEC, "/bin/../sh", "`..`"),
         ];
         for (key, value, reason) in cases {
             let err = policy(&[(key, value)]).unwrap_err().to_string();
@@ -211,7 +262,24 @@ mod tests {
         let err = policy(&[("fnguard.io/egres", "none")]).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/egress, fnguard.io/function, fnguard.io/mode"
+            "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/egress, fnguard.io/exec, \
+             fnguard.io/files.deny, fnguard.io/files.read, fnguard.io/files.write, fnguard.io/function, fnguard.io/mode"
+        );
+    }
+
+    #[test]
+    fn path_lists_and_summary() {
+        let p = policy(&[(KEY_FILES_DENY, "/etc/shadow"), (KEY_EXEC, "/app/, /bin/busybox")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.paths.exec.as_deref(),
+            Some(&["/app".to_string(), "/bin/busybox".to_string()][..])
+        );
+        assert_eq!(p.paths.read, None);
+        assert_eq!(
+            p.summary(),
+            "enforce; egress unrestricted; files.deny /etc/shadow; exec /app,/bin/busybox"
         );
     }
 

@@ -7,9 +7,14 @@ mod cidr;
 mod egress;
 mod egress_table;
 mod error;
+mod paths;
 
-pub use annotations::{Mode, Policy, ANNOTATION_PREFIX, KEY_EGRESS, KEY_FUNCTION, KEY_MODE, KNOWN_KEYS};
+pub use annotations::{
+    Mode, Policy, ANNOTATION_PREFIX, KEY_EGRESS, KEY_EXEC, KEY_FILES_DENY, KEY_FILES_READ, KEY_FILES_WRITE,
+    KEY_FUNCTION, KEY_MODE, KNOWN_KEYS,
+};
 pub use cidr::Cidr;
 pub use egress::{EgressRule, PortRange, Protocols};
 pub use egress_table::{EgressTable, PrefixRules, MAX_PORT_RULES_PER_PREFIX};
 pub use error::PolicyError;
+pub use paths::{PathEntry, PathList, PathLists, PathVerdicts, Verdict, MAX_PATH_PREFIXES};

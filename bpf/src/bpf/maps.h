@@ -1,12 +1,15 @@
-/* Maps shared by every fnguard object. The hook pins them once per node under
- * <pin root>/<abi>/maps/ and later objects reuse the pins. */
+/* Maps shared by every fnguard object. The first object loaded pins them
+ * under <pin root>/<abi>/maps/; the others reuse the pins. */
 #ifndef FNGUARD_MAPS_H
 #define FNGUARD_MAPS_H
 
 #include "net.h"
+#include "files.h"
 
 #define FNG_MAX_CGROUPS 16384
 #define FNG_MAX_PREFIXES 262144
+#define FNG_MAX_PATH_RULES 65536
+#define FNG_SCRATCH_SIZE (4 * FNG_PATH_MAX)
 
 /* cgroup id -> policy flags. Written by the hook at createRuntime, deleted at
  * poststop or gc. Absence means unmanaged: every program returns at once. */
@@ -35,9 +38,17 @@ struct {
 	__type(value, struct fng_egress_value);
 } fng_egress_v6 SEC(".maps");
 
-/* cgroup id -> counters. Created zeroed by the hook, bumped by the programs
- * (never inserted by them, so a stopped container leaves nothing), read by
- * `fnguard status`. */
+/* (cgroup id, path prefix) -> read/write/exec verdicts. Written by the hook
+ * from files.deny, files.read, files.write and exec. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FNG_MAX_PATH_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fng_path_key);
+	__type(value, struct fng_path_rule);
+} fng_paths SEC(".maps");
+
+/* cgroup id -> counters and event budget; see struct fng_cg_stats. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FNG_MAX_CGROUPS);
@@ -48,7 +59,16 @@ struct {
 /* Events for `fnguard events`, one ring for the node. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, 4 << 20);
 } fng_events SEC(".maps");
+
+/* Per-CPU scratch: the path under construction, the lookup key and the
+ * event being assembled; too large for the BPF stack. Never pinned. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[FNG_SCRATCH_SIZE]);
+} fng_scratch SEC(".maps");
 
 #endif

@@ -4,38 +4,13 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-#include "maps.h"
+#include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Deepest cgroup level searched for a managed ancestor. */
-#define FNG_MAX_CGROUP_DEPTH 16
 #define FNG_IPPROTO_TCP 6
 #define FNG_IPPROTO_UDP 17
-
-/* Policy of the current task's cgroup, or of its nearest managed ancestor. */
-static __always_inline struct fng_cg_policy *managed_policy(__u64 *cgid)
-{
-	__u64 id = bpf_get_current_cgroup_id();
-	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &id);
-
-	if (policy) {
-		*cgid = id;
-		return policy;
-	}
-	/* A task in a child cgroup of a managed container. */
-	for (int level = FNG_MAX_CGROUP_DEPTH; level > 0; level--) {
-		id = bpf_get_current_ancestor_cgroup_id(level);
-		if (!id)
-			continue;
-		policy = bpf_map_lookup_elem(&fng_policy, &id);
-		if (policy) {
-			*cgid = id;
-			return policy;
-		}
-	}
-	return NULL;
-}
 
 /* True when one of the prefix's port rules admits port and protocol. */
 static __always_inline int rules_admit(const struct fng_egress_value *value, __u16 port, __u8 proto_bit)
@@ -79,31 +54,31 @@ static __always_inline int v6_allowed(__u64 cgid, const __u32 addr[4], __u16 por
 	return value && rules_admit(value, port, proto_bit);
 }
 
-/* Reports a denied or audited egress attempt; a full ring is counted, never silent. */
+/* Reports a denied or audited egress attempt within the cgroup's event
+ * budget; a full ring is counted, never silent. */
 static __always_inline void emit_net_event(struct fng_cg_stats *stats, __u64 cgid, __u8 verdict, __u8 op,
 					   __u8 protocol, __u8 family, __u16 port, const __u32 addr[4])
 {
-	struct fng_net_event *event = bpf_ringbuf_reserve(&fng_events, sizeof(*event), 0);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fng_net_event *event;
 
+	if (!stats || !take_event_budget(stats, cgid))
+		return;
+	event = bpf_ringbuf_reserve(&fng_events, sizeof(*event), 0);
 	if (!event) {
-		if (stats)
-			__sync_fetch_and_add(&stats->events_dropped, 1);
+		__sync_fetch_and_add(&stats->events_dropped, 1);
 		return;
 	}
-	event->hdr.kind = FNG_EV_NET_EGRESS;
-	event->hdr.pid = pid_tgid >> 32;
-	event->hdr.tid = (__u32)pid_tgid;
-	event->hdr.uid = (__u32)bpf_get_current_uid_gid();
-	event->hdr.cgid = cgid;
-	event->hdr.ktime_ns = bpf_ktime_get_ns();
-	bpf_get_current_comm(event->hdr.comm, sizeof(event->hdr.comm));
-	event->verdict = verdict;
+	fill_header(&event->hdr, FNG_EV_NET_EGRESS, cgid, BPF_CORE_READ(task, real_parent, tgid));
+	event->hdr.verdict = verdict;
+	event->hdr.mechanism = verdict == FNG_DENIED ? FNG_MECH_SOCK_ADDR : FNG_MECH_NONE;
+	event->hdr.rule = FNG_RULE_EGRESS;
 	event->op = op;
 	event->protocol = protocol;
 	event->family = family;
-	event->dport = port;
 	event->pad = 0;
+	event->dport = port;
+	event->pad2 = 0;
 	__builtin_memcpy(event->daddr, addr, sizeof(event->daddr));
 	bpf_ringbuf_submit(event, 0);
 }

@@ -1,6 +1,8 @@
-/* Structs the net programs share with user space (bpf/src/layout.rs mirrors them). */
+/* Egress policy structs shared with user space (bpf/src/layout.rs mirrors them). */
 #ifndef FNGUARD_NET_H
 #define FNGUARD_NET_H
+
+#include "events.h"
 
 #define FNG_MAX_PORT_RULES 16
 
@@ -8,15 +10,6 @@
 #define FNG_PROTO_TCP 1
 #define FNG_PROTO_UDP 2
 #define FNG_PROTO_OTHER 4
-
-/* fng_cg_policy.flags */
-#define FNG_F_EGRESS 1 /* an egress allow list is set: deny what it does not list */
-#define FNG_F_AUDIT 2  /* report violations instead of denying them */
-
-struct fng_cg_policy {
-	__u32 flags;
-	__u32 pad;
-};
 
 struct fng_port_rule {
 	__u16 lo;	/* host byte order, inclusive */
@@ -49,49 +42,19 @@ struct fng_lpm_v6 {
 	__u32 addr[4];	/* network byte order */
 };
 
-struct fng_cg_stats {
-	__u64 connect_allowed;
-	__u64 connect_denied;
-	__u64 connect_audited;
-	__u64 sendmsg_allowed;
-	__u64 sendmsg_denied;
-	__u64 sendmsg_audited;
-	__u64 events_dropped;
-};
-
-enum fng_event_kind {
-	FNG_EV_NET_EGRESS = 1,
-};
-
-enum fng_verdict {
-	FNG_ALLOWED = 0,
-	FNG_DENIED = 1,
-	FNG_AUDITED = 2,
-};
-
 enum fng_net_op {
 	FNG_OP_CONNECT = 1,
 	FNG_OP_SENDMSG = 2,
 };
 
-struct fng_event_header {
-	__u32 kind;	/* enum fng_event_kind */
-	__u32 pid;	/* thread group id */
-	__u32 tid;
-	__u32 uid;
-	__u64 cgid;
-	__u64 ktime_ns;
-	char comm[16];
-};
-
 struct fng_net_event {
 	struct fng_event_header hdr;
-	__u8 verdict;	/* enum fng_verdict */
 	__u8 op;	/* enum fng_net_op */
 	__u8 protocol;	/* IPPROTO_* */
 	__u8 family;	/* 4 or 6 */
+	__u8 pad;
 	__u16 dport;	/* host byte order */
-	__u16 pad;
+	__u16 pad2;
 	__u8 daddr[16];	/* network byte order; IPv4 in the first 4 bytes */
 };
 

@@ -2,6 +2,8 @@
 //! and function each event belongs to.
 
 use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -17,6 +19,9 @@ pub struct EventsArgs {
     /// Print what is already queued and exit instead of following.
     pub once: bool,
     pub container: Option<String>,
+    pub function: Option<String>,
+    /// Append to this file instead of stdout.
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -45,6 +50,16 @@ pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
     let reader = EventReader::open(&layout)?;
     let boot_offset = monotonic_to_unix_ns()?;
     let mut owners = Owners::new(settings);
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening event output {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
     loop {
         let batch = if args.once {
             reader.drain()?
@@ -61,12 +76,14 @@ pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
             };
             let owner = owners.of(event.cgroup_id());
             let container = owner.map(|r| r.id.as_str());
-            if args.container.as_deref().is_some_and(|want| Some(want) != container) {
+            let function = owner.and_then(|r| r.function.as_deref());
+            if args.container.as_deref().is_some_and(|want| Some(want) != container)
+                || args.function.as_deref().is_some_and(|want| Some(want) != function)
+            {
                 continue;
             }
-            let unix_ns = boot_offset.saturating_add(ktime_of(&event));
+            let unix_ns = boot_offset.saturating_add(event.header().ktime_ns);
             let time = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_nanos(unix_ns)).to_string();
-            let function = owner.and_then(|r| r.function.as_deref());
             if args.json {
                 let line = Enriched {
                     time,
@@ -74,47 +91,68 @@ pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
                     function,
                     event: &event,
                 };
-                println!("{}", serde_json::to_string(&line)?);
+                writeln!(out, "{}", serde_json::to_string(&line)?)?;
             } else {
-                println!("{time} {}", describe(&event, container, function));
+                writeln!(out, "{time} {}", describe(&event, container, function))?;
             }
         }
+        out.flush()?;
         if args.once {
             return Ok(());
         }
     }
 }
 
-fn ktime_of(event: &Event) -> u64 {
-    match event {
-        Event::NetEgress(e) => e.ktime_ns,
-    }
-}
-
 fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> String {
+    let h = event.header();
     let who = format!(
-        "container={} function={}",
+        "container={} function={} pid={} ppid={} uid={} comm={}",
         container.unwrap_or("?"),
-        function.unwrap_or("-")
+        function.unwrap_or("-"),
+        h.pid,
+        h.ppid,
+        h.uid,
+        h.comm
     );
-    match event {
-        Event::NetEgress(e) => format!(
-            "{who} pid={} uid={} comm={} net.egress {} {} {}:{} {} by {}",
-            e.pid,
-            e.uid,
-            e.comm,
-            e.operation,
-            e.protocol,
-            if e.daddr.contains(':') {
-                format!("[{}]", e.daddr)
-            } else {
-                e.daddr.clone()
-            },
-            e.dport,
-            e.verdict,
-            e.mechanism
+    let what = match event {
+        Event::NetEgress(e) => {
+            let addr = if e.daddr.contains(':') { format!("[{}]", e.daddr) } else { e.daddr.clone() };
+            format!("net.egress {} {} {addr}:{}", e.operation, e.protocol, e.dport)
+        }
+        Event::Exec(e) => format!(
+            "process.exec {}{}{}{}",
+            e.path,
+            if e.path_truncated { " (path truncated)" } else { "" },
+            if e.filename != e.path { format!(" as {}", e.filename) } else { String::new() },
+            e.interpreter.as_deref().map(|i| format!(" interpreter {i}")).unwrap_or_default()
         ),
-    }
+        Event::Open(e) => format!(
+            "file.open {} {}{} ({} fd {})",
+            e.access,
+            e.path,
+            if e.path_truncated { " (path truncated)" } else { "" },
+            e.syscall,
+            e.fd
+        ),
+        Event::Stop(e) => format!(
+            "container.stop after {} ms: {} execs, {} opens, {} connects ({} denied), {} exec and {} open violations, {} events throttled, {} dropped",
+            e.lifetime_ms,
+            e.totals.execs,
+            e.totals.opens,
+            e.totals.connect_allowed + e.totals.connect_denied + e.totals.connect_audited,
+            e.totals.connect_denied + e.totals.sendmsg_denied,
+            e.totals.exec_violations,
+            e.totals.open_violations,
+            e.totals.events_throttled,
+            e.totals.events_dropped
+        ),
+        Event::Throttled(e) => format!("events.throttled {} events in {} ms", e.throttled, e.window_ms),
+    };
+    let verdict = match h.verdict {
+        "allowed" => String::new(),
+        v => format!(" -> {v} by {} (rule {})", h.mechanism, h.rule),
+    };
+    format!("{who} {what}{verdict}")
 }
 
 /// CLOCK_MONOTONIC (what bpf_ktime_get_ns reads) to Unix time.

@@ -168,11 +168,15 @@ impl Node {
     pub fn leftovers(&self) -> Leftovers {
         let mut left = Leftovers::default();
         for abi in read_dir_paths(&self.pin_root) {
-            for link_dir in read_dir_paths(&abi.join("links")) {
+            // links/global holds the node-wide tracepoint links, which stay.
+            for link_dir in read_dir_paths(&abi.join("links"))
+                .into_iter()
+                .filter(|d| !d.ends_with("global"))
+            {
                 left.link_pins.extend(read_dir_paths(&link_dir));
                 left.link_dirs.push(link_dir);
             }
-            for map in ["fng_policy", "fng_egress_v4", "fng_egress_v6", "fng_stats"] {
+            for map in ["fng_policy", "fng_egress_v4", "fng_egress_v6", "fng_paths", "fng_stats"] {
                 let path = abi.join("maps").join(map);
                 if path.exists() {
                     left.map_entries += bpftool_entries(&path);
@@ -449,6 +453,11 @@ impl RunResult {
                 )
             })
     }
+}
+
+/// The events of one kind (`net.egress`, `file.open`, ...).
+pub fn of_kind<'e>(events: &'e [Value], kind: &str) -> Vec<&'e Value> {
+    events.iter().filter(|e| e["kind"] == kind).collect()
 }
 
 /// TCP listener on a free port of `ip`; keep it alive for the test.

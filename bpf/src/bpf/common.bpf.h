@@ -1,0 +1,97 @@
+/* Helpers every fnguard program uses: which cgroup governs the current task,
+ * event headers and the per-cgroup event budget. */
+#ifndef FNGUARD_COMMON_BPF_H
+#define FNGUARD_COMMON_BPF_H
+
+#include "maps.h"
+
+/* Deepest cgroup level searched for a managed ancestor. */
+#define FNG_MAX_CGROUP_DEPTH 16
+#define FNG_SEC_NS 1000000000ULL
+
+/* Events a cgroup may send per second; more are counted and reported as
+ * one throttle event per window. */
+const volatile __u64 events_per_sec = 20000;
+
+/* Policy of the current task's cgroup, or of its nearest managed ancestor. */
+static __always_inline struct fng_cg_policy *managed_policy(__u64 *cgid)
+{
+	__u64 id = bpf_get_current_cgroup_id();
+	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &id);
+
+	if (policy) {
+		*cgid = id;
+		return policy;
+	}
+	/* A task in a child cgroup of a managed container. */
+	for (int level = FNG_MAX_CGROUP_DEPTH; level > 0; level--) {
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			continue;
+		policy = bpf_map_lookup_elem(&fng_policy, &id);
+		if (policy) {
+			*cgid = id;
+			return policy;
+		}
+	}
+	return NULL;
+}
+
+/* Fills the fields every event carries; ppid only where tasks can be read. */
+static __always_inline void fill_header(struct fng_event_header *hdr, __u32 kind, __u64 cgid, __u32 ppid)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	hdr->kind = kind;
+	hdr->pid = pid_tgid >> 32;
+	hdr->tid = (__u32)pid_tgid;
+	hdr->uid = (__u32)bpf_get_current_uid_gid();
+	hdr->cgid = cgid;
+	hdr->ktime_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+	hdr->ppid = ppid;
+	hdr->verdict = FNG_ALLOWED;
+	hdr->mechanism = FNG_MECH_NONE;
+	hdr->rule = FNG_RULE_NONE;
+	hdr->pad = 0;
+}
+
+/* Reports the throttled count of the window that just ended. */
+static __always_inline void emit_throttled(__u64 cgid, __u64 throttled, __u64 window_ns)
+{
+	struct fng_throttled_event *event = bpf_ringbuf_reserve(&fng_events, sizeof(*event), 0);
+
+	if (!event)
+		return;
+	fill_header(&event->hdr, FNG_EV_THROTTLED, cgid, 0);
+	event->throttled = throttled;
+	event->window_ns = window_ns;
+	bpf_ringbuf_submit(event, 0);
+}
+
+/* Takes one event from the cgroup's per-second budget. Returns 0 when the
+ * budget is spent: the caller sends nothing and the loss is counted. */
+static __always_inline int take_event_budget(struct fng_cg_stats *stats, __u64 cgid)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u64 window = stats->rate_window_ns;
+
+	if (now - window >= FNG_SEC_NS) {
+		__u64 throttled = stats->window_throttled;
+
+		stats->rate_window_ns = now;
+		stats->rate_tokens = events_per_sec;
+		stats->window_throttled = 0;
+		if (throttled && window)
+			emit_throttled(cgid, throttled, now - window);
+	}
+	if (stats->rate_tokens <= 0) {
+		__sync_fetch_and_add(&stats->events_throttled, 1);
+		__sync_fetch_and_add(&stats->window_throttled, 1);
+		return 0;
+	}
+	__sync_fetch_and_sub(&stats->rate_tokens, 1);
+	return 1;
+}
+
+#endif

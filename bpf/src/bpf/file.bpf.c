@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+/* File opens of managed functions: at the exit of every open-family syscall
+ * the new fd is resolved to its struct file, its path is judged against
+ * files.deny/read/write and reported; a violation in enforce mode kills the
+ * process before it returns to user space with the fd. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "path.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* x86_64 syscall numbers of the calls that return a new fd for a path. */
+#define FNG_NR_OPEN 2
+#define FNG_NR_CREAT 85
+#define FNG_NR_OPENAT 257
+#define FNG_NR_OPEN_BY_HANDLE_AT 304
+#define FNG_NR_OPENAT2 437
+
+#define FNG_FMODE_READ 0x1
+#define FNG_FMODE_WRITE 0x2
+
+/* The struct file behind fd in the current task's table. */
+static __always_inline struct file *fd_file(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	struct file *file = NULL;
+
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
+	return file;
+}
+
+/* The rule an access breaks, or FNG_RULE_NONE. */
+static __always_inline __u8 access_violation(const struct fng_cg_policy *policy, const struct fng_path_rule *rule,
+					     __u8 access, __u8 truncated)
+{
+	if (truncated && (policy->flags & FNG_F_PATHS))
+		return FNG_RULE_PATH_UNRESOLVED;
+	if (access & FNG_ACCESS_READ) {
+		__u8 verdict = rule ? rule->read : FNG_PATH_UNSET;
+
+		if (verdict == FNG_PATH_DENY)
+			return rule->read_rule;
+		if (verdict == FNG_PATH_UNSET && (policy->flags & FNG_F_FILES_READ))
+			return FNG_RULE_FILES_READ;
+	}
+	if (access & FNG_ACCESS_WRITE) {
+		__u8 verdict = rule ? rule->write : FNG_PATH_UNSET;
+
+		if (verdict == FNG_PATH_DENY)
+			return rule->write_rule;
+		if (verdict == FNG_PATH_UNSET && (policy->flags & FNG_F_FILES_WRITE))
+			return FNG_RULE_FILES_WRITE;
+	}
+	return FNG_RULE_NONE;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
+{
+	struct fng_cg_policy *policy;
+	struct fng_cg_stats *stats;
+	struct fng_file_event *event;
+	struct fng_path_rule *rule;
+	struct task_struct *task;
+	struct file *file;
+	__u32 zero = 0, start, len;
+	__u8 truncated, access = 0, violation;
+	__u64 cgid = 0;
+	long nr;
+	char *buf;
+
+	if (ret < 0)
+		return 0;
+	nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr != FNG_NR_OPENAT && nr != FNG_NR_OPEN && nr != FNG_NR_OPENAT2 && nr != FNG_NR_CREAT &&
+	    nr != FNG_NR_OPEN_BY_HANDLE_AT)
+		return 0;
+	policy = managed_policy(&cgid);
+	if (!policy)
+		return 0;
+	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
+	buf = bpf_map_lookup_elem(&fng_scratch, &zero);
+	file = fd_file(ret);
+	if (!stats || !buf || !file)
+		return 0;
+	__sync_fetch_and_add(&stats->opens, 1);
+
+	{
+		unsigned int f_mode = BPF_CORE_READ(file, f_mode);
+
+		if (f_mode & FNG_FMODE_READ)
+			access |= FNG_ACCESS_READ;
+		if (f_mode & FNG_FMODE_WRITE)
+			access |= FNG_ACCESS_WRITE;
+	}
+	len = resolve_path(buf, __builtin_preserve_access_index(&file->f_path), &start, &truncated);
+	rule = lookup_path_rule(buf, cgid, start, len);
+	violation = access_violation(policy, rule, access, truncated);
+
+	event = (struct fng_file_event *)&buf[FNG_SCRATCH_EVENT];
+	task = bpf_get_current_task_btf();
+	fill_header(&event->hdr, FNG_EV_OPEN, cgid, BPF_CORE_READ(task, real_parent, tgid));
+	if (violation) {
+		__sync_fetch_and_add(&stats->open_violations, 1);
+		event->hdr.rule = violation;
+		if (policy->flags & FNG_F_AUDIT) {
+			event->hdr.verdict = FNG_AUDITED;
+		} else {
+			kill_current();
+			event->hdr.verdict = FNG_DENIED;
+			event->hdr.mechanism = FNG_MECH_SIGKILL;
+		}
+	}
+	/* A kill is always reported; everything else within the event budget. */
+	if (event->hdr.verdict != FNG_DENIED && !take_event_budget(stats, cgid))
+		return 0;
+	event->syscall = nr;
+	event->fd = ret;
+	event->access = access;
+	event->flags = truncated ? FNG_PATH_TRUNCATED : 0;
+	event->path_len = len;
+	event->pad = 0;
+	bpf_probe_read_kernel(event->path, len & (FNG_PATH_MAX - 1), &buf[start & (FNG_PATH_MAX - 1)]);
+	if (bpf_ringbuf_output(&fng_events, event, (sizeof(*event) + len) & (2 * FNG_PATH_MAX - 1), 0))
+		__sync_fetch_and_add(&stats->events_dropped, 1);
+	return 0;
+}

@@ -1,0 +1,134 @@
+/* Paths from the kernel's own struct path, relative to the current task's
+ * root (the container's), and their policy verdicts. */
+#ifndef FNGUARD_PATH_BPF_H
+#define FNGUARD_PATH_BPF_H
+
+#include "common.bpf.h"
+
+/* Deepest path (components plus mount crossings) resolved; deeper is flagged. */
+#define FNG_MAX_COMPONENTS 256
+#define FNG_NAME_MAX 255
+/* Where in the scratch buffer things live. */
+#define FNG_SCRATCH_KEY (2 * FNG_PATH_MAX)
+#define FNG_SCRATCH_EVENT (2 * FNG_PATH_MAX + 512)
+
+/* State of one path walk, shared with the bpf_loop callback. */
+struct fng_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	__u32 pos;	 /* first byte of the path built so far */
+	__u8 truncated;
+};
+
+/* One step up the tree: a path component, or a mount crossing. Returns 1
+ * to stop the walk. Verified once, however many steps run. */
+static long walk_step(__u32 index, struct fng_walk *w)
+{
+	__u32 zero = 0;
+	char *buf = bpf_map_lookup_elem(&fng_scratch, &zero);
+	struct dentry *parent;
+	struct qstr name;
+	__u32 len, pos;
+
+	/* Locals: CO-RE reads must start from kernel types, not from w. */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+
+	if (!buf)
+		return 1;
+	if (dentry == w->root_dentry && vfsmnt == w->root_mnt) {
+		w->truncated = 0;
+		return 1;
+	}
+	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (up == mnt) {
+			/* The global root: the file lies outside the task's root. */
+			w->truncated = 0;
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		w->vfsmnt = (struct vfsmount *)((char *)up + bpf_core_field_offset(struct mount, mnt));
+		return 0;
+	}
+	name = BPF_CORE_READ(dentry, d_name);
+	len = name.len & FNG_NAME_MAX;
+	pos = w->pos;
+	if (len + 1 > pos)
+		return 1;
+	pos -= len + 1;
+	buf[pos & (FNG_PATH_MAX - 1)] = '/';
+	bpf_probe_read_kernel(&buf[(pos + 1) & (FNG_PATH_MAX - 1)], len, name.name);
+	w->pos = pos;
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (parent == dentry) {
+		w->truncated = 0;
+		return 1;
+	}
+	w->dentry = parent;
+	return 0;
+}
+
+/* Builds the path of fpath backwards so it ends at buf[FNG_PATH_MAX]; sets
+ * *start to its first byte and returns its length. *truncated is set when
+ * the walk ran out of steps or room before reaching the root. */
+static __always_inline __u32 resolve_path(char *buf, const struct path *fpath, __u32 *start, __u8 *truncated)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fng_walk w = {
+		.dentry = BPF_CORE_READ(fpath, dentry),
+		.vfsmnt = BPF_CORE_READ(fpath, mnt),
+		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
+		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+		.pos = FNG_PATH_MAX,
+		.truncated = 1,
+	};
+	__u32 pos;
+
+	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
+	buf[FNG_PATH_MAX] = 0;
+	bpf_loop(FNG_MAX_COMPONENTS, walk_step, &w, 0);
+	pos = w.pos & (2 * FNG_PATH_MAX - 1);
+	if (pos >= FNG_PATH_MAX) {
+		pos = FNG_PATH_MAX - 1;
+		buf[pos] = '/';
+	}
+	*start = pos;
+	*truncated = w.truncated;
+	return FNG_PATH_MAX - pos;
+}
+
+/* The most specific path rule of the cgroup for the path at buf[start]. */
+static __always_inline struct fng_path_rule *lookup_path_rule(char *buf, __u64 cgid, __u32 start, __u32 len)
+{
+	struct fng_path_key *key = (struct fng_path_key *)&buf[FNG_SCRATCH_KEY];
+	__u32 n = len < FNG_PATH_KEY_MAX ? len : FNG_PATH_KEY_MAX;
+	__u32 bits = n;
+
+	/* The masks below only bound offsets for the verifier: n <= FNG_PATH_KEY_MAX. */
+
+	key->cgid_lo = (__u32)cgid;
+	key->cgid_hi = (__u32)(cgid >> 32);
+	bpf_probe_read_kernel(key->path, n & 511, &buf[start & (FNG_PATH_MAX - 1)]);
+	if (n < FNG_PATH_KEY_MAX) {
+		/* The NUL lets an exact rule ("/etc\0") match the path itself. */
+		key->path[n & 255] = 0;
+		bits = n + 1;
+	}
+	key->prefixlen = 64 + 8 * bits;
+	return bpf_map_lookup_elem(&fng_paths, key);
+}
+
+/* Stops the current process before it returns to user space. */
+static __always_inline void kill_current(void)
+{
+	bpf_send_signal(9 /* SIGKILL */);
+}
+
+#endif
