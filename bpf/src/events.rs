@@ -413,8 +413,12 @@ mod tests {
         let mut b = header(KIND_CGROUP_GONE, GONE_EVENT_SIZE);
         b[56 + 7 * 8..56 + 8 * 8].copy_from_slice(&3u64.to_ne_bytes()); // execs
         b[56 + 12 * 8..56 + 13 * 8].copy_from_slice(&1_000_000_000u64.to_ne_bytes()); // start_ns
+        b[56 + 16 * 8..56 + 17 * 8].copy_from_slice(&2_000_000_000u64.to_ne_bytes()); // first_exec_ns
         let Event::Stop(e) = decode(&b).unwrap() else { panic!() };
-        assert_eq!((e.totals.execs, e.lifetime_ms), (3, 4000));
+        assert_eq!(
+            (e.totals.execs, e.lifetime_ms, e.totals.first_exec_ns),
+            (3, 4000, 2_000_000_000)
+        );
         let mut b = header(KIND_THROTTLED, THROTTLED_EVENT_SIZE);
         b[56..64].copy_from_slice(&500u64.to_ne_bytes());
         b[64..72].copy_from_slice(&1_000_000_000u64.to_ne_bytes());

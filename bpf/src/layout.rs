@@ -10,6 +10,7 @@ pub(crate) const FLAG_EXEC: u32 = 4;
 pub(crate) const FLAG_FILES_READ: u32 = 8;
 pub(crate) const FLAG_FILES_WRITE: u32 = 16;
 pub(crate) const FLAG_PATHS: u32 = 32;
+pub(crate) const FLAG_INODES: u32 = 64;
 
 // enum fng_rule (events.h)
 pub(crate) const RULE_NONE: u8 = 0;
@@ -25,8 +26,8 @@ const PATH_KEY_MAX: usize = 248;
 
 const PORT_RULE_SIZE: usize = 8;
 pub(crate) const EGRESS_VALUE_SIZE: usize = 8 + PORT_RULE_SIZE * MAX_PORT_RULES_PER_PREFIX;
-/// `struct fng_cg_stats`: 16 counters of 8 bytes.
-pub(crate) const STATS_SIZE: usize = 16 * 8;
+/// `struct fng_cg_stats`: 17 fields of 8 bytes.
+pub(crate) const STATS_SIZE: usize = 17 * 8;
 /// Index of `start_ns` in `struct fng_cg_stats`.
 pub(crate) const STATS_START_NS: usize = 12;
 
@@ -80,6 +81,15 @@ pub(crate) fn path_key(cgroup_id: u64, entry: &PathEntry) -> Vec<u8> {
     key.extend_from_slice(&((cgroup_id >> 32) as u32).to_ne_bytes());
     key.extend_from_slice(&entry.key);
     key.resize(12 + PATH_KEY_MAX, 0);
+    key
+}
+
+/// `struct fng_inode_key`
+pub(crate) fn inode_key(cgroup_id: u64, file: &crate::policy_maps::FileId) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&cgroup_id.to_ne_bytes());
+    key[8..16].copy_from_slice(&file.ino.to_ne_bytes());
+    key[16..20].copy_from_slice(&file.dev.to_ne_bytes());
     key
 }
 

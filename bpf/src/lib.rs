@@ -33,4 +33,4 @@ pub use error::BpfError;
 pub use events::{Event, EventReader, ExecEvent, Header, NetEvent, OpenEvent, StopEvent, ThrottledEvent};
 pub use node::{ensure_loaded, is_loaded, LoadOutcome};
 pub use paths::{PinLayout, ABI};
-pub use policy_maps::{monotonic_ns, CgroupStats, PolicyMaps};
+pub use policy_maps::{monotonic_ns, CgroupStats, FileId, PolicyMaps};

@@ -27,6 +27,7 @@ pub(crate) const MAP_NAMES: &[&str] = &[
     "fng_egress_v4",
     "fng_egress_v6",
     "fng_paths",
+    "fng_inodes",
     "fng_stats",
     "fng_events",
 ];

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::error::BpfError;
 use crate::layout::{
-    self, FLAG_AUDIT, FLAG_EGRESS, FLAG_EXEC, FLAG_FILES_READ, FLAG_FILES_WRITE, FLAG_PATHS, STATS_START_NS,
+    self, FLAG_AUDIT, FLAG_EGRESS, FLAG_EXEC, FLAG_FILES_READ, FLAG_FILES_WRITE, FLAG_INODES, FLAG_PATHS,
+    STATS_START_NS,
 };
 use crate::paths::PinLayout;
 
@@ -18,7 +19,15 @@ pub struct PolicyMaps {
     egress_v4: MapHandle,
     egress_v6: MapHandle,
     paths: MapHandle,
+    inodes: MapHandle,
     stats: MapHandle,
+}
+
+/// A file by identity: the kernel's dev_t of its super block and its inode number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+pub struct FileId {
+    pub dev: u32,
+    pub ino: u64,
 }
 
 /// Counters the programs keep per managed cgroup.
@@ -38,6 +47,8 @@ pub struct CgroupStats {
     pub events_throttled: u64,
     /// CLOCK_MONOTONIC nanoseconds when the container was managed.
     pub start_ns: u64,
+    /// CLOCK_MONOTONIC nanoseconds of the function's first exec (0: none yet).
+    pub first_exec_ns: u64,
 }
 
 impl CgroupStats {
@@ -56,6 +67,7 @@ impl CgroupStats {
             open_violations: layout::u64_at(v, 10),
             events_throttled: layout::u64_at(v, 11),
             start_ns: layout::u64_at(v, STATS_START_NS),
+            first_exec_ns: layout::u64_at(v, 16),
         }
     }
 }
@@ -86,13 +98,16 @@ impl PolicyMaps {
             egress_v4: open("fng_egress_v4")?,
             egress_v6: open("fng_egress_v6")?,
             paths: open("fng_paths")?,
+            inodes: open("fng_inodes")?,
             stats: open("fng_stats")?,
         })
     }
 
     /// Writes the policy for a cgroup. The policy entry goes last: until it
     /// exists the programs treat the cgroup as unmanaged.
-    pub fn install(&self, cgroup_id: u64, policy: &Policy) -> Result<(), BpfError> {
+    /// `denied_files` are the files files.deny covers in the container's
+    /// rootfs, so that other names for them are denied too.
+    pub fn install(&self, cgroup_id: u64, policy: &Policy, denied_files: &[FileId]) -> Result<(), BpfError> {
         let mut flags = 0;
         if let Some(table) = &policy.egress_table {
             flags |= FLAG_EGRESS;
@@ -135,6 +150,20 @@ impl PolicyMaps {
                     String::from_utf8_lossy(&entry.key)
                 )))?;
         }
+        for file in denied_files {
+            self.inodes
+                .update(
+                    &layout::inode_key(cgroup_id, file),
+                    &[layout::RULE_FILES_DENY],
+                    MapFlags::ANY,
+                )
+                .map_err(BpfError::libbpf(format!(
+                    "writing denied inode {file:?} of cgroup {cgroup_id}"
+                )))?;
+        }
+        if !denied_files.is_empty() {
+            flags |= FLAG_INODES;
+        }
         let key = cgroup_id.to_ne_bytes();
         let mut stats = [0u8; layout::STATS_SIZE];
         let at = STATS_START_NS * 8;
@@ -148,7 +177,7 @@ impl PolicyMaps {
     }
 
     /// Deletes the entries [`install`](Self::install) wrote for this policy.
-    pub fn remove(&self, cgroup_id: u64, policy: &Policy) -> Result<RemovedEntries, BpfError> {
+    pub fn remove(&self, cgroup_id: u64, policy: &Policy, denied_files: &[FileId]) -> Result<RemovedEntries, BpfError> {
         let mut removed = self.remove_cgroup_entries(cgroup_id)?;
         if let Some(table) = &policy.egress_table {
             for prefix in &table.prefixes {
@@ -163,6 +192,11 @@ impl PolicyMaps {
                 removed.prefixes += 1;
             }
         }
+        for file in denied_files {
+            if delete_if_present(&self.inodes, &layout::inode_key(cgroup_id, file))? {
+                removed.prefixes += 1;
+            }
+        }
         Ok(removed)
     }
 
@@ -170,11 +204,8 @@ impl PolicyMaps {
     /// the prefix maps. For `gc`; poststop uses [`remove`](Self::remove).
     pub fn purge(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
         let mut removed = self.remove_cgroup_entries(cgroup_id)?;
-        for map in [&self.egress_v4, &self.egress_v6, &self.paths] {
-            let keys: Vec<Vec<u8>> = map
-                .keys()
-                .filter(|k| layout::lpm_key_cgroup(k) == Some(cgroup_id))
-                .collect();
+        for map in [&self.egress_v4, &self.egress_v6, &self.paths, &self.inodes] {
+            let keys: Vec<Vec<u8>> = map.keys().filter(|k| key_cgroup(map, k) == Some(cgroup_id)).collect();
             for key in keys {
                 if delete_if_present(map, &key)? {
                     removed.prefixes += 1;
@@ -210,8 +241,8 @@ impl PolicyMaps {
                     .filter_map(|k| Some(u64::from_ne_bytes(k.as_slice().try_into().ok()?))),
             );
         }
-        for map in [&self.egress_v4, &self.egress_v6, &self.paths] {
-            ids.extend(map.keys().filter_map(|k| layout::lpm_key_cgroup(&k)));
+        for map in [&self.egress_v4, &self.egress_v6, &self.paths, &self.inodes] {
+            ids.extend(map.keys().filter_map(|k| key_cgroup(map, &k)));
         }
         ids
     }
@@ -232,6 +263,15 @@ impl PolicyMaps {
             stats: delete_if_present(&self.stats, &key)?,
             prefixes: 0,
         })
+    }
+}
+
+/// The cgroup id in a key of one of the keyed-by-cgroup maps.
+fn key_cgroup(map: &MapHandle, key: &[u8]) -> Option<u64> {
+    if map.name() == "fng_inodes" {
+        Some(u64::from_ne_bytes(key.get(..8)?.try_into().ok()?))
+    } else {
+        layout::lpm_key_cgroup(key)
     }
 }
 

@@ -7,6 +7,18 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+/// `root.path` of the bundle's config.json (default `rootfs`).
+pub fn read_root_path(bundle: &Path) -> Result<String> {
+    let path = bundle.join("config.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let config: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(config
+        .pointer("/root/path")
+        .and_then(Value::as_str)
+        .unwrap_or("rootfs")
+        .to_string())
+}
+
 /// The bundle's annotations. config.json is read as JSON values, not as a
 /// typed spec, so fields a spec crate does not model never get in the way.
 pub fn read_annotations(bundle: &Path) -> Result<HashMap<String, String>> {

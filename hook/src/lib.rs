@@ -4,6 +4,7 @@
 pub mod bundle;
 pub mod cgroup;
 pub mod commands;
+pub mod denied_files;
 pub mod node_lock;
 pub mod records;
 pub mod settings;

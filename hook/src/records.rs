@@ -27,6 +27,9 @@ pub struct ContainerRecord {
     pub policy_digest: String,
     /// The `fnguard.io/` annotations, so the map entries can be recomputed.
     pub annotations: BTreeMap<String, String>,
+    /// Files files.deny covers by identity, so their map entries can be removed.
+    #[serde(default)]
+    pub denied_files: Vec<fnguard_bpf::FileId>,
     /// ABI of the BPF objects whose maps hold this container's entries.
     pub abi: String,
     pub created_unix_ms: u64,
@@ -174,6 +177,7 @@ mod tests {
             policy_summary: "enforce; egress none".into(),
             policy_digest: "00".into(),
             annotations: BTreeMap::from([("fnguard.io/egress".into(), "none".into())]),
+            denied_files: vec![],
             abi: "abc".into(),
             created_unix_ms: 1,
         }

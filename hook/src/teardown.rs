@@ -47,7 +47,7 @@ pub fn remove_container(pin_root: &Path, records: &RecordStore, record: &Contain
         let maps = PolicyMaps::open(&layout)?;
         let policy = Policy::from_annotations(&record.annotations).ok().flatten();
         let entries = match policy {
-            Some(policy) => maps.remove(record.cgroup_id, &policy)?,
+            Some(policy) => maps.remove(record.cgroup_id, &policy, &record.denied_files)?,
             // Annotations this build no longer accepts: find the entries by scanning.
             None => maps.purge(record.cgroup_id)?,
         };

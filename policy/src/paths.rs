@@ -60,9 +60,8 @@ impl PathLists {
         self.deny.is_empty() && self.read.is_none() && self.write.is_none() && self.exec.is_none()
     }
 
-    /// The trie entries, with each access's verdict taken from the most
-    /// specific prefix that has one.
-    pub fn entries(&self) -> Vec<PathEntry> {
+    /// Each listed prefix with what it says about each access.
+    fn opinions(&self) -> BTreeMap<&str, PathVerdicts> {
         let mut opinions: BTreeMap<&str, PathVerdicts> = BTreeMap::new();
         let lists: [(PathList, Option<&Vec<String>>); 4] = [
             (PathList::Read, self.read.as_ref()),
@@ -85,17 +84,21 @@ impl PathLists {
                 }
             }
         }
-        let prefixes: BTreeSet<&str> = opinions.keys().copied().collect();
+        opinions
+    }
+
+    /// What the rules say about one path, most specific prefix first.
+    pub fn verdicts_for(&self, path: &str) -> PathVerdicts {
+        resolve(&self.opinions(), path)
+    }
+
+    /// The trie entries, with each access's verdict taken from the most
+    /// specific prefix that has one.
+    pub fn entries(&self) -> Vec<PathEntry> {
+        let opinions = self.opinions();
         let mut entries = Vec::new();
-        for prefix in prefixes {
-            let mut verdicts = PathVerdicts::default();
-            for ancestor in ancestors(prefix) {
-                if let Some(v) = opinions.get(ancestor) {
-                    fill(&mut verdicts.read, v.read);
-                    fill(&mut verdicts.write, v.write);
-                    fill(&mut verdicts.exec, v.exec);
-                }
-            }
+        for prefix in opinions.keys().copied().collect::<BTreeSet<&str>>() {
+            let verdicts = resolve(&opinions, prefix);
             if prefix == "/" {
                 entries.push(PathEntry {
                     key: b"/".to_vec(),
@@ -114,6 +117,18 @@ impl PathLists {
         }
         entries
     }
+}
+
+fn resolve(opinions: &BTreeMap<&str, PathVerdicts>, path: &str) -> PathVerdicts {
+    let mut verdicts = PathVerdicts::default();
+    for ancestor in ancestors(path) {
+        if let Some(v) = opinions.get(ancestor) {
+            fill(&mut verdicts.read, v.read);
+            fill(&mut verdicts.write, v.write);
+            fill(&mut verdicts.exec, v.exec);
+        }
+    }
+    verdicts
 }
 
 fn merge(old: Verdict, new: Verdict) -> Verdict {
@@ -254,6 +269,14 @@ mod tests {
         assert_eq!(bin.exec, Verdict::Allow(PathList::Exec));
         assert_eq!(bin.write, Verdict::Unset);
         assert_eq!(entry(&e, "/tmp/").write, Verdict::Allow(PathList::Write));
+    }
+
+    #[test]
+    fn verdicts_for_a_concrete_path() {
+        let l = lists("/etc", Some("/etc/hosts"), None, None);
+        assert_eq!(l.verdicts_for("/etc/passwd").read, Verdict::Deny(PathList::Deny));
+        assert_eq!(l.verdicts_for("/etc/hosts").read, Verdict::Allow(PathList::Read));
+        assert_eq!(l.verdicts_for("/etcetera").read, Verdict::Unset);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 #define FNG_F_FILES_READ 8  /* a files.read allow list is set */
 #define FNG_F_FILES_WRITE 16 /* a files.write allow list is set */
 #define FNG_F_PATHS 32	    /* some path rule exists: an unresolved path fails closed */
+#define FNG_F_INODES 64	    /* denied files are also known by inode */
 
 struct fng_cg_policy {
 	__u32 flags;
@@ -36,6 +37,7 @@ struct fng_cg_stats {
 	__s64 rate_tokens;	/* event budget left in this window */
 	__u64 rate_window_ns;	/* start of the current window */
 	__u64 window_throttled;	/* throttled in the current window, reported at its end */
+	__u64 first_exec_ns;	/* the function's first exec; opens before it are the runtime's */
 };
 
 enum fng_event_kind {

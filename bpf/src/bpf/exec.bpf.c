@@ -53,10 +53,14 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	if (!stats || !buf || !file)
 		return 0;
 	__sync_fetch_and_add(&stats->execs, 1);
+	if (!stats->first_exec_ns)
+		stats->first_exec_ns = bpf_ktime_get_ns();
 
 	len = resolve_path(buf, __builtin_preserve_access_index(&file->f_path), &start, &truncated);
 	rule = lookup_path_rule(buf, cgid, start, len);
 	violation = exec_violation(policy, rule, truncated);
+	if (!violation && inode_denied(policy, cgid, file))
+		violation = FNG_RULE_FILES_DENY;
 
 	event = (struct fng_exec_event *)&buf[FNG_SCRATCH_EVENT];
 	fill_header(&event->hdr, FNG_EV_EXEC, cgid, BPF_CORE_READ(task, real_parent, tgid));

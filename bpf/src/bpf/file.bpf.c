@@ -84,7 +84,9 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
 	buf = bpf_map_lookup_elem(&fng_scratch, &zero);
 	file = fd_file(ret);
-	if (!stats || !buf || !file)
+	/* Until the function's first exec the runtime's init sets the container
+	 * up; the policy is the function's, not the runtime's. */
+	if (!stats || !buf || !file || !stats->first_exec_ns)
 		return 0;
 	__sync_fetch_and_add(&stats->opens, 1);
 
@@ -99,6 +101,9 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	len = resolve_path(buf, __builtin_preserve_access_index(&file->f_path), &start, &truncated);
 	rule = lookup_path_rule(buf, cgid, start, len);
 	violation = access_violation(policy, rule, access, truncated);
+	/* An O_PATH fd grants no content; reopening it is judged on its own. */
+	if (!violation && access && inode_denied(policy, cgid, file))
+		violation = FNG_RULE_FILES_DENY;
 
 	event = (struct fng_file_event *)&buf[FNG_SCRATCH_EVENT];
 	task = bpf_get_current_task_btf();

@@ -37,6 +37,15 @@ struct fng_path_rule {
 	__u8 pad[2];
 };
 
+/* A file a files.deny rule covers, by identity, so another name for it (a
+ * hard link) is denied too. Written by the hook from the container's rootfs. */
+struct fng_inode_key {
+	__u64 cgid;
+	__u64 ino;
+	__u32 dev;	/* kernel dev_t of the super block */
+	__u32 pad;
+};
+
 /* fng_file_event.flags and fng_exec_event.flags */
 #define FNG_PATH_TRUNCATED 1 /* the path was too deep or long to resolve whole */
 

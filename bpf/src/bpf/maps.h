@@ -48,6 +48,15 @@ struct {
 	__type(value, struct fng_path_rule);
 } fng_paths SEC(".maps");
 
+/* (cgroup id, inode) of files that files.deny covers. Written by the hook. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FNG_MAX_PATH_RULES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fng_inode_key);
+	__type(value, __u8);
+} fng_inodes SEC(".maps");
+
 /* cgroup id -> counters and event budget; see struct fng_cg_stats. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -125,6 +125,19 @@ static __always_inline struct fng_path_rule *lookup_path_rule(char *buf, __u64 c
 	return bpf_map_lookup_elem(&fng_paths, key);
 }
 
+/* True when the cgroup's files.deny covers this file by identity. */
+static __always_inline int inode_denied(const struct fng_cg_policy *policy, __u64 cgid, struct file *file)
+{
+	struct fng_inode_key key = {};
+
+	if (!(policy->flags & FNG_F_INODES))
+		return 0;
+	key.cgid = cgid;
+	key.ino = BPF_CORE_READ(file, f_inode, i_ino);
+	key.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	return bpf_map_lookup_elem(&fng_inodes, &key) != NULL;
+}
+
 /* Stops the current process before it returns to user space. */
 static __always_inline void kill_current(void)
 {

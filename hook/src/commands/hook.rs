@@ -13,8 +13,9 @@ use clap::ValueEnum;
 use fnguard_bpf::{attach_cgroup_programs, ensure_loaded, LoadOutcome, PolicyMaps, ABI};
 use fnguard_policy::Policy;
 
-use crate::bundle::read_annotations;
+use crate::bundle::{read_annotations, read_root_path};
 use crate::cgroup;
+use crate::denied_files;
 use crate::node_lock::NodeLock;
 use crate::records::ContainerRecord;
 use crate::settings::Settings;
@@ -79,6 +80,12 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
         );
     }
 
+    let denied_files = if policy.paths.deny.is_empty() {
+        Vec::new()
+    } else {
+        let rootfs = denied_files::rootfs_of(&state.bundle, pid, &read_root_path(&state.bundle)?);
+        denied_files::find(&rootfs, &policy.paths).with_context(|| format!("container {}", state.id))?
+    };
     let record = ContainerRecord {
         id: state.id.clone(),
         bundle: state.bundle.clone(),
@@ -90,6 +97,7 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
         policy_summary: policy.summary(),
         policy_digest: policy.digest(),
         annotations: policy.annotations.clone(),
+        denied_files,
         abi: ABI.to_string(),
         created_unix_ms: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -97,7 +105,7 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
             .unwrap_or(0),
     };
     let applied = (|| -> Result<()> {
-        maps.install(cgroup.id, &policy)
+        maps.install(cgroup.id, &policy, &record.denied_files)
             .with_context(|| format!("writing the policy of container {}", state.id))?;
         attach_cgroup_programs(&layout, cgroup.id, &cgroup.dir)
             .with_context(|| format!("attaching to the cgroup of container {}", state.id))?;

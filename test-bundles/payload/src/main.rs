@@ -7,12 +7,26 @@
 //!   udp-send=ADDR     unconnected UDP sendto
 //!   udp-connect=ADDR  UDP connect, then send
 //!   listen=ADDR       accept TCP connections on ADDR until killed (a test peer)
+//!   cat=PATH          open for reading and copy the content to stdout
+//!   write=PATH        open for writing (create, truncate) and write a line
+//!   chdir=DIR         change directory
+//!   openat=DIR:NAME   open DIR, then openat(dirfd, NAME) and copy to stdout
+//!   openat2=PATH      openat2(AT_FDCWD, PATH) and copy to stdout
+//!   reopen=PATH       open PATH with O_PATH, then /proc/self/fd/N for reading
+//!   symlink=TARGET:LINK, hardlink=TARGET:LINK
+//!   mkdirs=DIR:DEPTH  create DEPTH nested directories `d` under DIR
+//!   exec=PATH[:ARG..] run PATH as a child; `ok` or `exit-N` / `signal-N`
+//!   flood=PATH:N      open and close PATH N times
 //!   touch=PATH        create a file (tell the test we got here)
 //!   wait=PATH         wait up to 30 s for a file to exist
 //!   sleep=MS          sleep
 
-use std::io::{self, Write};
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::thread::sleep;
@@ -28,6 +42,7 @@ fn main() -> ExitCode {
         let outcome = run_step(step);
         let line = match outcome {
             Ok(()) => format!("{step} ok"),
+            Err(e) if e.raw_os_error().is_none() && e.kind() == io::ErrorKind::Other => format!("{step} {e}"),
             Err(e) => format!("{step} {}", errno_name(&e)),
         };
         println!("{line}");
@@ -62,6 +77,64 @@ fn run_step(step: &str) -> io::Result<()> {
             Ok(())
         }
         "touch" => std::fs::write(arg, b""),
+        "cat" => copy_out(File::open(arg)?),
+        "write" => std::fs::write(arg, b"written by fnguard-payload\n"),
+        "chdir" => std::env::set_current_dir(arg),
+        "openat" => {
+            let (dir, name) = pair(arg)?;
+            let dir = File::open(dir)?;
+            let name = cstring(name)?;
+            // SAFETY: dir is an open directory fd and name a valid C string.
+            let fd = unsafe { libc_openat(dir.as_raw_fd(), name.as_ptr(), 0) };
+            copy_out(owned(fd)?)
+        }
+        "openat2" => {
+            let path = cstring(arg)?;
+            // struct open_how { flags, mode, resolve } with O_RDONLY.
+            let how = [0u64; 3];
+            // SAFETY: raw openat2 with a valid path and a zeroed open_how of its size.
+            let fd = unsafe { syscall4(437, -100i64 as u64, path.as_ptr() as u64, how.as_ptr() as u64, 24) };
+            copy_out(owned(fd as i32)?)
+        }
+        "reopen" => {
+            let path = cstring(arg)?;
+            // SAFETY: open with O_PATH (0o10000000) on a valid C string.
+            let opath = owned(unsafe { libc_open(path.as_ptr(), 0o10000000) })?;
+            copy_out(File::open(format!("/proc/self/fd/{}", opath.as_raw_fd()))?)
+        }
+        "symlink" => {
+            let (target, link) = pair(arg)?;
+            std::os::unix::fs::symlink(target, link)
+        }
+        "hardlink" => {
+            let (target, link) = pair(arg)?;
+            std::fs::hard_link(target, link)
+        }
+        "mkdirs" => {
+            let (dir, depth) = pair(arg)?;
+            let depth: usize = depth.parse().map_err(|_| invalid("DEPTH"))?;
+            let path = (0..depth).fold(std::path::PathBuf::from(dir), |p, _| p.join("d"));
+            std::fs::create_dir_all(path)
+        }
+        "exec" => {
+            let mut parts = arg.split(':');
+            let program = parts.next().unwrap_or_default();
+            let status = std::process::Command::new(program).args(parts).status()?;
+            match (status.code(), status.signal()) {
+                (Some(0), _) => Ok(()),
+                (Some(code), _) => Err(io::Error::other(format!("exit-{code}"))),
+                (None, Some(signal)) => Err(io::Error::other(format!("signal-{signal}"))),
+                _ => Err(io::Error::other("unknown status")),
+            }
+        }
+        "flood" => {
+            let (path, n) = pair(arg)?;
+            let n: u64 = n.parse().map_err(|_| invalid("N"))?;
+            for _ in 0..n {
+                drop(File::open(path)?);
+            }
+            Ok(())
+        }
         "wait" => {
             let deadline = Instant::now() + Duration::from_secs(30);
             while !Path::new(arg).exists() {
@@ -80,6 +153,57 @@ fn run_step(step: &str) -> io::Result<()> {
             Ok(())
         }
         _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "unknown step")),
+    }
+}
+
+fn invalid(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what.to_string())
+}
+
+fn pair(arg: &str) -> io::Result<(&str, &str)> {
+    arg.split_once(':').ok_or_else(|| invalid("A:B"))
+}
+
+fn cstring(text: &str) -> io::Result<CString> {
+    CString::new(text).map_err(|_| invalid("NUL in path"))
+}
+
+fn owned(fd: i32) -> io::Result<File> {
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Copies a file to stdout, then a newline: what a test must never see when
+/// fnguard stops the open.
+fn copy_out(mut file: File) -> io::Result<()> {
+    let mut content = Vec::new();
+    file.read_to_end(&mut content)?;
+    let mut out = io::stdout().lock();
+    out.write_all(&content)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+extern "C" {
+    #[link_name = "openat"]
+    fn libc_openat(dirfd: i32, path: *const std::ffi::c_char, flags: i32) -> i32;
+    #[link_name = "open"]
+    fn libc_open(path: *const std::ffi::c_char, flags: i32) -> i32;
+    #[link_name = "syscall"]
+    fn libc_syscall(number: i64, ...) -> i64;
+}
+
+/// A raw syscall with four arguments (openat2 has no libc wrapper here).
+unsafe fn syscall4(number: i64, a: u64, b: u64, c: u64, d: u64) -> i64 {
+    // SAFETY: the caller passes arguments valid for that syscall.
+    let ret = unsafe { libc_syscall(number, a, b, c, d) };
+    if ret < 0 {
+        -1
+    } else {
+        ret
     }
 }
 
@@ -107,6 +231,8 @@ fn errno_name(error: &io::Error) -> String {
         Some(111) => "ECONNREFUSED",
         Some(113) => "EHOSTUNREACH",
         Some(99) => "EADDRNOTAVAIL",
+        Some(2) => "ENOENT",
+        Some(40) => "ELOOP",
         Some(code) => return format!("errno-{code}"),
         None => return format!("error({})", error.kind()),
     };

@@ -89,6 +89,7 @@ impl Node {
             id: id.to_string(),
             annotations: Vec::new(),
             args: Vec::new(),
+            files: Vec::new(),
             hooks: true,
             poststop: true,
         }
@@ -152,16 +153,22 @@ impl Node {
             .collect()
     }
 
-    /// Starts `fnguard events --json` in the background, as an operator
-    /// following the node would; events then carry their container.
+    /// Starts `fnguard events --json --output FILE` in the background, as an
+    /// operator following the node would; events then carry their container.
+    /// A file, not a pipe, so a test that reads late never stalls the reader.
     pub fn follow_events(&self) -> EventFollower {
+        let n = BUNDLES.fetch_add(1, Ordering::SeqCst);
+        let output = self.work.path().join(format!("events-{n}.jsonl"));
         let child = self
-            .fnguard_command(&["events", "--json"])
-            .stdout(Stdio::piped())
+            .fnguard_command(&["events", "--json", "--output", output.to_str().unwrap()])
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("running fnguard events");
-        EventFollower { child: Some(child) }
+        EventFollower {
+            child: Some(child),
+            output,
+        }
     }
 
     /// What fnguard left on this node, seen with bpftool and the file system.
@@ -250,6 +257,7 @@ impl Drop for Node {
 
 pub struct EventFollower {
     child: Option<Child>,
+    output: PathBuf,
 }
 
 impl EventFollower {
@@ -263,7 +271,8 @@ impl EventFollower {
         let out = child.wait_with_output().expect("fnguard events");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("fnguard:"), "fnguard events failed: {stderr}");
-        String::from_utf8_lossy(&out.stdout)
+        fs::read_to_string(&self.output)
+            .unwrap_or_default()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("event line {l:?}: {e}")))
             .collect()
@@ -299,11 +308,18 @@ pub struct BundleBuilder<'n> {
     id: String,
     annotations: Vec<(String, String)>,
     args: Vec<String>,
+    files: Vec<(String, Vec<u8>)>,
     hooks: bool,
     poststop: bool,
 }
 
 impl<'n> BundleBuilder<'n> {
+    /// A file in the rootfs (path inside the container).
+    pub fn file(mut self, path: &str, content: &[u8]) -> Self {
+        self.files.push((path.to_string(), content.to_vec()));
+        self
+    }
+
     pub fn annotation(mut self, key: &str, value: &str) -> Self {
         self.annotations.push((key.into(), value.into()));
         self
@@ -337,6 +353,15 @@ impl<'n> BundleBuilder<'n> {
         fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
         symlink("busybox", rootfs.join("bin/sh")).unwrap();
         fs::copy(payload_binary(), rootfs.join("fnguard-payload")).unwrap();
+        for (path, content) in &self.files {
+            let target = rootfs.join(path.trim_start_matches('/'));
+            fs::create_dir_all(target.parent().unwrap()).unwrap();
+            fs::write(&target, content).unwrap();
+            if content.starts_with(b"#!") || path.starts_with("/opt/") {
+                use std::os::unix::fs::PermissionsExt;
+                fs::set_permissions(&target, fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
 
         let template = workspace_root().join("test-bundles/function/config.json");
         let mut config: Value = serde_json::from_str(&fs::read_to_string(&template).unwrap()).unwrap();
@@ -422,6 +447,8 @@ impl Bundle<'_> {
 #[derive(Debug)]
 pub struct RunResult {
     pub success: bool,
+    /// runc's exit status: the container's, 137 when it was killed by SIGKILL.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -430,6 +457,7 @@ impl From<Output> for RunResult {
     fn from(out: Output) -> Self {
         RunResult {
             success: out.status.success(),
+            code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
