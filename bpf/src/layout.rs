@@ -32,10 +32,16 @@ pub(crate) const STATS_SIZE: usize = 17 * 8;
 pub(crate) const STATS_START_NS: usize = 12;
 
 /// `struct fng_cg_policy`
-pub(crate) fn policy_value(flags: u32) -> [u8; 8] {
-    let mut value = [0u8; 8];
+pub(crate) fn policy_value(flags: u32, owner: u64) -> [u8; 16] {
+    let mut value = [0u8; 16];
     value[..4].copy_from_slice(&flags.to_ne_bytes());
+    value[8..].copy_from_slice(&owner.to_ne_bytes());
     value
+}
+
+/// The owner (container cgroup id) in a `struct fng_cg_policy`.
+pub(crate) fn policy_owner(value: &[u8]) -> Option<u64> {
+    Some(u64::from_ne_bytes(value.get(8..16)?.try_into().ok()?))
 }
 
 /// `struct fng_lpm_v4` / `struct fng_lpm_v6`

@@ -33,7 +33,7 @@ pub(crate) const MAP_NAMES: &[&str] = &[
 ];
 
 /// Programs attached node-wide at load, their links pinned under `links/global/`.
-pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_rmdir", "fng_sys_exit"];
+pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_mkdir", "fng_cgroup_rmdir", "fng_sys_exit"];
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 

@@ -172,7 +172,7 @@ impl PolicyMaps {
             .update(&key, &stats, MapFlags::ANY)
             .map_err(BpfError::libbpf(format!("creating counters of cgroup {cgroup_id}")))?;
         self.policy
-            .update(&key, &layout::policy_value(flags), MapFlags::ANY)
+            .update(&key, &layout::policy_value(flags, cgroup_id), MapFlags::ANY)
             .map_err(BpfError::libbpf(format!("writing policy of cgroup {cgroup_id}")))
     }
 
@@ -204,6 +204,7 @@ impl PolicyMaps {
     /// the prefix maps. For `gc`; poststop uses [`remove`](Self::remove).
     pub fn purge(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
         let mut removed = self.remove_cgroup_entries(cgroup_id)?;
+        removed.prefixes += self.remove_aliases(cgroup_id)?;
         for map in [&self.egress_v4, &self.egress_v6, &self.paths, &self.inodes] {
             let keys: Vec<Vec<u8>> = map.keys().filter(|k| key_cgroup(map, k) == Some(cgroup_id)).collect();
             for key in keys {
@@ -256,6 +257,8 @@ impl PolicyMaps {
     }
 
     /// Policy first, so the programs stop enforcing before the prefixes go.
+    /// Aliases of child cgroups go with the children's rmdir; `purge`
+    /// finds any left.
     fn remove_cgroup_entries(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
         let key = cgroup_id.to_ne_bytes();
         Ok(RemovedEntries {
@@ -263,6 +266,25 @@ impl PolicyMaps {
             stats: delete_if_present(&self.stats, &key)?,
             prefixes: 0,
         })
+    }
+
+    /// Policy entries of child cgroups that name `cgroup_id` as their owner.
+    fn remove_aliases(&self, cgroup_id: u64) -> Result<usize, BpfError> {
+        let aliases: Vec<Vec<u8>> = self
+            .policy
+            .keys()
+            .filter(|k| {
+                let value = self.policy.lookup(k, MapFlags::ANY).ok().flatten();
+                value.and_then(|v| layout::policy_owner(&v)) == Some(cgroup_id)
+            })
+            .collect();
+        let mut removed = 0;
+        for alias in aliases {
+            if delete_if_present(&self.policy, &alias)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 

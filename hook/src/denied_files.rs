@@ -12,7 +12,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use fnguard_bpf::FileId;
 use fnguard_policy::{PathLists, Verdict};
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
@@ -38,8 +38,17 @@ pub fn find(rootfs: &Path, lists: &PathLists) -> Result<Vec<FileId>> {
     if lists.deny.is_empty() {
         return Ok(Vec::new());
     }
-    let root = fs::File::open(rootfs).with_context(|| format!("opening container rootfs {}", rootfs.display()))?;
-    let root = OwnedFd::from(root);
+    let root = match fs::File::open(rootfs) {
+        Ok(root) => OwnedFd::from(root),
+        Err(e) => {
+            // The path rules still hold; only other names for the files are not covered.
+            log::warn!(
+                "files.deny: cannot open container rootfs {} ({e}); files are denied by path only",
+                rootfs.display()
+            );
+            return Ok(Vec::new());
+        }
+    };
     let mut found = Vec::new();
     for prefix in &lists.deny {
         let Some(start) = open_in_root(&root, rootfs, prefix) else {

@@ -5,36 +5,22 @@
 
 #include "maps.h"
 
-/* Deepest cgroup level searched for a managed ancestor. */
-#define FNG_MAX_CGROUP_DEPTH 16
 #define FNG_SEC_NS 1000000000ULL
 
 /* Events a cgroup may send per second; more are counted and reported as
  * one throttle event per window. */
 const volatile __u64 events_per_sec = 20000;
 
-/* Policy of the current task's cgroup, or of its nearest managed ancestor. */
+/* Policy of the current task's cgroup; *cgid is set to its container's
+ * cgroup id. One lookup: child cgroups get their own entry when created. */
 static __always_inline struct fng_cg_policy *managed_policy(__u64 *cgid)
 {
 	__u64 id = bpf_get_current_cgroup_id();
 	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &id);
 
-	if (policy) {
-		*cgid = id;
-		return policy;
-	}
-	/* A task in a child cgroup of a managed container. */
-	for (int level = FNG_MAX_CGROUP_DEPTH; level > 0; level--) {
-		id = bpf_get_current_ancestor_cgroup_id(level);
-		if (!id)
-			continue;
-		policy = bpf_map_lookup_elem(&fng_policy, &id);
-		if (policy) {
-			*cgid = id;
-			return policy;
-		}
-	}
-	return NULL;
+	if (policy)
+		*cgid = policy->owner;
+	return policy;
 }
 
 /* Fills the fields every event carries; ppid only where tasks can be read. */

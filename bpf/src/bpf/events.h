@@ -12,9 +12,12 @@
 #define FNG_F_PATHS 32	    /* some path rule exists: an unresolved path fails closed */
 #define FNG_F_INODES 64	    /* denied files are also known by inode */
 
+/* Keyed by cgroup id: the container's own cgroup, and any cgroup created
+ * below it later (an alias with the same owner). */
 struct fng_cg_policy {
 	__u32 flags;
 	__u32 pad;
+	__u64 owner;	/* the container's cgroup id: the key of every other map */
 };
 
 /* Per managed cgroup. Created zeroed (but start_ns) by the hook, bumped by

@@ -62,21 +62,16 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	if (!violation && inode_denied(policy, cgid, file))
 		violation = FNG_RULE_FILES_DENY;
 
-	event = (struct fng_exec_event *)&buf[FNG_SCRATCH_EVENT];
-	fill_header(&event->hdr, FNG_EV_EXEC, cgid, BPF_CORE_READ(task, real_parent, tgid));
 	if (violation) {
 		__sync_fetch_and_add(&stats->exec_violations, 1);
-		event->hdr.rule = violation;
-		if (policy->flags & FNG_F_AUDIT) {
-			event->hdr.verdict = FNG_AUDITED;
-		} else {
+		if (!(policy->flags & FNG_F_AUDIT))
 			kill_current();
-			event->hdr.verdict = FNG_DENIED;
-			event->hdr.mechanism = FNG_MECH_SIGKILL;
-		}
 	}
-	if (event->hdr.verdict != FNG_DENIED && !take_event_budget(stats, cgid))
+	if ((!violation || (policy->flags & FNG_F_AUDIT)) && !take_event_budget(stats, cgid))
 		return 0;
+	event = (struct fng_exec_event *)&buf[FNG_SCRATCH_EVENT];
+	fill_header(&event->hdr, FNG_EV_EXEC, cgid, BPF_CORE_READ(task, real_parent, tgid));
+	set_verdict(&event->hdr, policy, violation);
 
 	event->flags = truncated ? FNG_PATH_TRUNCATED : 0;
 	event->pad = 0;
@@ -102,14 +97,35 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	return 0;
 }
 
-/* A managed cgroup was removed: report its totals, ordered after its events. */
+/* A cgroup created below a managed one is governed by the same policy: a
+ * function cannot leave its policy by moving into a child cgroup. */
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(fng_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	__u64 parent = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
+	__u64 cgid = BPF_CORE_READ(cgrp, kn, id);
+	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &parent);
+
+	if (policy)
+		bpf_map_update_elem(&fng_policy, &cgid, policy, BPF_NOEXIST);
+	return 0;
+}
+
+/* A managed cgroup was removed: drop a child's alias, or report a
+ * container's totals, ordered after its events. */
 SEC("tp_btf/cgroup_rmdir")
 int BPF_PROG(fng_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
 	__u64 cgid = BPF_CORE_READ(cgrp, kn, id);
-	struct fng_cg_stats *stats = bpf_map_lookup_elem(&fng_stats, &cgid);
+	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &cgid);
+	struct fng_cg_stats *stats;
 	struct fng_cgroup_gone_event *event;
 
+	if (policy && policy->owner != cgid) {
+		bpf_map_delete_elem(&fng_policy, &cgid);
+		return 0;
+	}
+	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
 	if (!stats)
 		return 0;
 	event = bpf_ringbuf_reserve(&fng_events, sizeof(*event), 0);

@@ -105,23 +105,18 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	if (!violation && access && inode_denied(policy, cgid, file))
 		violation = FNG_RULE_FILES_DENY;
 
+	if (violation) {
+		__sync_fetch_and_add(&stats->open_violations, 1);
+		if (!(policy->flags & FNG_F_AUDIT))
+			kill_current();
+	}
+	/* A kill is always reported; everything else within the event budget. */
+	if ((!violation || (policy->flags & FNG_F_AUDIT)) && !take_event_budget(stats, cgid))
+		return 0;
 	event = (struct fng_file_event *)&buf[FNG_SCRATCH_EVENT];
 	task = bpf_get_current_task_btf();
 	fill_header(&event->hdr, FNG_EV_OPEN, cgid, BPF_CORE_READ(task, real_parent, tgid));
-	if (violation) {
-		__sync_fetch_and_add(&stats->open_violations, 1);
-		event->hdr.rule = violation;
-		if (policy->flags & FNG_F_AUDIT) {
-			event->hdr.verdict = FNG_AUDITED;
-		} else {
-			kill_current();
-			event->hdr.verdict = FNG_DENIED;
-			event->hdr.mechanism = FNG_MECH_SIGKILL;
-		}
-	}
-	/* A kill is always reported; everything else within the event budget. */
-	if (event->hdr.verdict != FNG_DENIED && !take_event_budget(stats, cgid))
-		return 0;
+	set_verdict(&event->hdr, policy, violation);
 	event->syscall = nr;
 	event->fd = ret;
 	event->access = access;

@@ -17,6 +17,7 @@
 //!   mkdirs=DIR:DEPTH  create DEPTH nested directories `d` under DIR
 //!   exec=PATH[:ARG..] run PATH as a child; `ok` or `exit-N` / `signal-N`
 //!   flood=PATH:N      open and close PATH N times
+//!   bench-open=PATH:N like flood, then prints `bench-open ns_per_open=X`
 //!   touch=PATH        create a file (tell the test we got here)
 //!   wait=PATH         wait up to 30 s for a file to exist
 //!   sleep=MS          sleep
@@ -127,11 +128,18 @@ fn run_step(step: &str) -> io::Result<()> {
                 _ => Err(io::Error::other("unknown status")),
             }
         }
-        "flood" => {
+        "flood" | "bench-open" => {
             let (path, n) = pair(arg)?;
             let n: u64 = n.parse().map_err(|_| invalid("N"))?;
+            let start = Instant::now();
             for _ in 0..n {
                 drop(File::open(path)?);
+            }
+            if verb == "bench-open" {
+                println!(
+                    "bench-open ns_per_open={:.1}",
+                    start.elapsed().as_nanos() as f64 / n.max(1) as f64
+                );
             }
             Ok(())
         }

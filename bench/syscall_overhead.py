@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Cost of one openat (open + close) in a tight loop, in ns, with fnguard
+and with a bpftrace script doing comparable per-cgroup tracing.
+
+Scenarios, each run REPEATS times, interleaved:
+- baseline: a process in a plain cgroup, no fnguard objects loaded by this bench;
+- unmanaged: the same with fnguard's objects loaded (its sys_exit program runs
+  for every syscall on the node and returns after one check);
+- managed-audit: the process in a cgroup fnguard manages in audit mode with a
+  files.deny rule, so every open is resolved to its path, judged and reported
+  (within the event budget);
+- bpftrace: bpftrace filtering on the same cgroup and counting opens by filename.
+
+Each run checks that what it measured happened (opens counted by fnguard,
+bpftrace attached) before its figure is kept. Prints a JSON report.
+"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FNGUARD = os.path.join(ROOT, "target/release/fnguard")
+PAYLOAD = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/fnguard-payload")
+PIN_ROOT = "/sys/fs/bpf/fnguard-bench-syscall"
+OPENS = int(os.environ.get("BENCH_OPENS", "1000000"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+TARGET = "/etc/hostname"
+
+
+def cgroup2_mount():
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if fields[2] == "cgroup2":
+                return fields[1]
+    sys.exit("no cgroup2 mount")
+
+
+def parse_ns(output):
+    for line in output.splitlines():
+        if line.startswith("bench-open ns_per_open="):
+            return float(line.split("=", 1)[1])
+    sys.exit(f"payload printed no figure: {output!r}")
+
+
+class Bench:
+    def __init__(self):
+        self.work = tempfile.mkdtemp(prefix="fnguard-bench-")
+        self.cg = os.path.join(cgroup2_mount(), "fnguard-bench-syscall")
+        self.env = dict(os.environ, FNGUARD_PIN_ROOT=PIN_ROOT, FNGUARD_RUN_DIR=os.path.join(self.work, "run"))
+        self.bundle = os.path.join(self.work, "bundle")
+        os.makedirs(self.bundle)
+        with open(os.path.join(self.bundle, "config.json"), "w") as f:
+            json.dump({"ociVersion": "1.0.2", "annotations": {
+                "fnguard.io/mode": "audit", "fnguard.io/files.deny": "/nonexistent"}}, f)
+
+    def cgroup(self, name):
+        path = os.path.join(self.cg, name)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def run_in(self, cgroup, managed=False):
+        """Starts a shell in the cgroup that execs the payload once told to:
+        fnguard judges a function from its first exec on."""
+        go = os.path.join(self.work, f"go-{time.monotonic_ns()}")
+        script = (f'echo $$ > {cgroup}/cgroup.procs; while [ ! -e {go} ]; do sleep 0.01; done; '
+                  f'exec {PAYLOAD} bench-open={TARGET}:{OPENS}')
+        proc = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, text=True)
+        for _ in range(500):
+            with open(os.path.join(cgroup, "cgroup.procs")) as f:
+                if str(proc.pid) in f.read().split():
+                    break
+            time.sleep(0.01)
+        if managed:
+            state = {"ociVersion": "1.0.2", "id": "bench", "status": "creating", "pid": proc.pid, "bundle": self.bundle}
+            out = subprocess.run([FNGUARD, "hook", "createRuntime"], input=json.dumps(state).encode(),
+                                 env=self.env, capture_output=True)
+            if out.returncode != 0:
+                sys.exit(f"hook failed: {out.stderr.decode()}")
+        open(go, "w").close()
+        output, _ = proc.communicate()
+        if managed:
+            status = json.loads(subprocess.run([FNGUARD, "status", "--json"], env=self.env,
+                                               capture_output=True, check=True).stdout)
+            opens = status[0]["stats"]["opens"]
+            subprocess.run([FNGUARD, "hook", "poststop"], env=self.env, check=True,
+                           input=json.dumps({"id": "bench", "bundle": self.bundle}).encode())
+            if opens < OPENS:
+                sys.exit(f"fnguard counted {opens} opens of {OPENS}")
+        return parse_ns(output)
+
+    def bpftrace(self, cgroup):
+        program = ("tracepoint:syscalls:sys_enter_openat /cgroup == cgroupid(\"%s\")/ "
+                   "{ @opens[str(args->filename)] = count(); }" % cgroup)
+        tracer = subprocess.Popen(["bpftrace", "-e", program], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        seen = []
+        while True:
+            line = tracer.stdout.readline()
+            seen.append(line)
+            if "Attaching" in line:
+                break
+            if not line:
+                sys.exit(f"bpftrace did not attach: {''.join(seen)}")
+        try:
+            ns = self.run_in(cgroup)
+        finally:
+            tracer.terminate()
+            counted = tracer.communicate()[0]
+        if TARGET not in counted:
+            sys.exit(f"bpftrace counted nothing for {TARGET}: {counted[-300:]}")
+        return ns
+
+    def close(self):
+        shutil.rmtree(PIN_ROOT, ignore_errors=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+        for name in ("plain", "managed"):
+            try:
+                os.rmdir(os.path.join(self.cg, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.cg)
+        except OSError:
+            pass
+
+
+def summary(samples):
+    return {"n": len(samples), "min": round(min(samples), 1), "median": round(statistics.median(samples), 1),
+            "max": round(max(samples), 1)}
+
+
+def main():
+    if not shutil.which("bpftrace"):
+        sys.exit("bpftrace is missing: apt-get install bpftrace")
+    others = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+    b = Bench()
+    try:
+        plain, managed = b.cgroup("plain"), b.cgroup("managed")
+        shutil.rmtree(PIN_ROOT, ignore_errors=True)
+        samples = {"baseline": [], "unmanaged": [], "managed-audit": [], "bpftrace": []}
+        for _ in range(REPEATS):
+            samples["baseline"].append(b.run_in(plain))
+            samples["bpftrace"].append(b.bpftrace(plain))
+        # From here on fnguard's objects stay loaded.
+        for _ in range(REPEATS):
+            samples["unmanaged"].append(b.run_in(plain))
+            samples["managed-audit"].append(b.run_in(managed, managed=True))
+        report = {name: summary(s) for name, s in samples.items()}
+        base = report["baseline"]["median"]
+        report["overhead_ns"] = {name: round(report[name]["median"] - base, 1)
+                                 for name in ("unmanaged", "managed-audit", "bpftrace")}
+        report["opens_per_run"] = OPENS
+        report["other_fnguard_programs_loaded"] = "fng_sys_exit" in others
+    finally:
+        b.close()
+    json.dump(report, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
