@@ -9,7 +9,9 @@ Scenarios, each run REPEATS times, interleaved:
 - managed-audit: the process in a cgroup fnguard manages in audit mode with a
   files.deny rule, so every open is resolved to its path, judged and reported
   (within the event budget);
-- bpftrace: bpftrace filtering on the same cgroup and counting opens by filename.
+- bpftrace: bpftrace filtering on the same cgroup and counting opens by filename;
+- tracepoint-floor: bpftrace on raw_syscalls:sys_exit with a filter that never
+  matches: what any program on the syscall exit path costs every task.
 
 Each run checks that what it measured happened (opens counted by fnguard,
 bpftrace attached) before its figure is kept. Prints a JSON report.
@@ -94,9 +96,9 @@ class Bench:
                 sys.exit(f"fnguard counted {opens} opens of {OPENS}")
         return parse_ns(output)
 
-    def bpftrace(self, cgroup):
-        program = ("tracepoint:syscalls:sys_enter_openat /cgroup == cgroupid(\"%s\")/ "
-                   "{ @opens[str(args->filename)] = count(); }" % cgroup)
+    def bpftrace(self, cgroup, program=None, expect=TARGET):
+        program = program or ("tracepoint:syscalls:sys_enter_openat /cgroup == cgroupid(\"%s\")/ "
+                              "{ @opens[str(args->filename)] = count(); }" % cgroup)
         tracer = subprocess.Popen(["bpftrace", "-e", program], stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
         seen = []
@@ -112,8 +114,8 @@ class Bench:
         finally:
             tracer.terminate()
             counted = tracer.communicate()[0]
-        if TARGET not in counted:
-            sys.exit(f"bpftrace counted nothing for {TARGET}: {counted[-300:]}")
+        if expect not in counted:
+            sys.exit(f"bpftrace printed no {expect!r}: {counted[-300:]}")
         return ns
 
     def close(self):
@@ -143,10 +145,12 @@ def main():
     try:
         plain, managed = b.cgroup("plain"), b.cgroup("managed")
         shutil.rmtree(PIN_ROOT, ignore_errors=True)
-        samples = {"baseline": [], "unmanaged": [], "managed-audit": [], "bpftrace": []}
+        samples = {"baseline": [], "unmanaged": [], "managed-audit": [], "bpftrace": [], "tracepoint-floor": []}
+        floor = "tracepoint:raw_syscalls:sys_exit /pid == 1/ { @floor = count(); }"
         for _ in range(REPEATS):
             samples["baseline"].append(b.run_in(plain))
             samples["bpftrace"].append(b.bpftrace(plain))
+            samples["tracepoint-floor"].append(b.bpftrace(plain, floor, expect=""))  # attach was checked
         # From here on fnguard's objects stay loaded.
         for _ in range(REPEATS):
             samples["unmanaged"].append(b.run_in(plain))
@@ -154,7 +158,7 @@ def main():
         report = {name: summary(s) for name, s in samples.items()}
         base = report["baseline"]["median"]
         report["overhead_ns"] = {name: round(report[name]["median"] - base, 1)
-                                 for name in ("unmanaged", "managed-audit", "bpftrace")}
+                                 for name in ("unmanaged", "managed-audit", "bpftrace", "tracepoint-floor")}
         report["opens_per_run"] = OPENS
         report["other_fnguard_programs_loaded"] = "fng_sys_exit" in others
     finally:

@@ -22,8 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bold "1. A function bundle: busybox-static rootfs, annotation fnguard.io/egress=\"$POLICY\""
-mkdir -p "$BUNDLE/rootfs/bin" "$BUNDLE/rootfs/shared" "$WORK/shared"
+bold "1. A function bundle: busybox-static rootfs, annotations fnguard.io/egress=\"$POLICY\" and fnguard.io/files.deny=\"/etc/secret\""
+mkdir -p "$BUNDLE/rootfs/bin" "$BUNDLE/rootfs/shared" "$BUNDLE/rootfs/etc" "$WORK/shared"
+echo "DEMO-SECRET-TOKEN" > "$BUNDLE/rootfs/etc/secret"
 cp /bin/busybox "$BUNDLE/rootfs/bin/busybox"
 ln -s busybox "$BUNDLE/rootfs/bin/sh"
 cp "$PAYLOAD" "$BUNDLE/rootfs/fnguard-payload"
@@ -32,8 +33,9 @@ import json, sys
 bundle, fnguard, policy, shared = sys.argv[1:]
 config = json.load(open("test-bundles/function/config.json"))
 config["process"]["args"] = ["/fnguard-payload", "tcp=127.0.0.2:8080", "tcp=127.0.0.3:8080",
-                             "touch=/shared/ran", "wait=/shared/go"]
-config["annotations"] = {"fnguard.io/egress": policy, "fnguard.io/function": "demo-hello"}
+                             "touch=/shared/ran", "wait=/shared/go", "cat=/etc/secret"]
+config["annotations"] = {"fnguard.io/egress": policy, "fnguard.io/function": "demo-hello",
+                         "fnguard.io/files.deny": "/etc/secret"}
 config["mounts"].append({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rw"]})
 hook = lambda stage: {"path": fnguard, "args": ["fnguard", "hook", stage], "timeout": 10}
 config["hooks"] = {"createRuntime": [hook("createRuntime")], "poststop": [hook("poststop")]}
@@ -63,16 +65,25 @@ echo "   -> 127.0.0.2:8080 is allowed by the policy; 127.0.0.3:8080 failed with 
 bold "4. fnguard status while the function runs"
 "$FNGUARD" status | sed 's/^/   /'
 
+bold "5. The function now reads /etc/secret"
 touch "$WORK/shared/go"
-wait "$RUN_PID"
+status=0
+wait "$RUN_PID" || status=$?
+echo "   runc run exited with $status (137: killed by SIGKILL)"
+if grep -q DEMO-SECRET-TOKEN "$WORK/out.log"; then
+  echo "demo: the secret reached the function's output" >&2
+  exit 1
+fi
+[ "$status" -eq 137 ] || { echo "demo: the function was not stopped" >&2; exit 1; }
+echo "   -> killed at the exit of openat, before it could read a byte: the secret never reached its output"
 
-bold "5. fnguard events: what the kernel reported"
+bold "6. fnguard events: what the kernel reported"
 sleep 0.5
 kill "$EVENTS_PID" 2>/dev/null || true
 wait "$EVENTS_PID" 2>/dev/null || true
 EVENTS_PID=
 sed 's/^/   /' "$WORK/events.log"
 
-bold "6. After the container stopped, poststop removed its links, map entries and record"
+bold "7. After the container stopped, poststop removed its links, map entries and record"
 "$FNGUARD" status | sed 's/^/   /'
 echo "   node objects stay pinned for the next function: $(ls -d /sys/fs/bpf/fnguard/*/)"
