@@ -14,17 +14,17 @@ char LICENSE[] SEC("license") = "GPL";
 /* Longest filename or interpreter name an exec event carries. */
 #define FNG_NAME_FIELD 256
 
-/* The rule an exec breaks, or FNG_RULE_NONE. */
-static __always_inline __u8 exec_violation(const struct fng_cg_policy *policy, const struct fng_path_rule *rule,
-					   __u8 truncated)
+/* The rule an exec breaks, or FNG_RULE_NONE. A global function, verified
+ * once on its own; `rule` is a struct fng_path_rule (0: none). */
+__noinline __u8 exec_violation(__u32 flags, __u64 rule, __u32 truncated)
 {
-	__u8 verdict = rule ? rule->exec : FNG_PATH_UNSET;
+	__u8 verdict = rule >> 16, exec_rule = rule >> 40;
 
-	if (truncated && (policy->flags & FNG_F_PATHS))
+	if (truncated && (flags & FNG_F_PATHS))
 		return FNG_RULE_PATH_UNRESOLVED;
 	if (verdict == FNG_PATH_DENY)
-		return rule->exec_rule;
-	if (verdict == FNG_PATH_UNSET && (policy->flags & FNG_F_EXEC))
+		return exec_rule;
+	if (verdict == FNG_PATH_UNSET && (flags & FNG_F_EXEC))
 		return FNG_RULE_EXEC;
 	return FNG_RULE_NONE;
 }
@@ -58,7 +58,7 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 
 	len = resolve_path(buf, __builtin_preserve_access_index(&file->f_path), &start, &truncated);
 	rule = lookup_path_rule(buf, cgid, start, len);
-	violation = exec_violation(policy, rule, truncated);
+	violation = exec_violation(policy->flags, rule ? *(__u64 *)rule : 0, truncated);
 	if (!violation && inode_denied(policy, cgid, file))
 		violation = FNG_RULE_FILES_DENY;
 

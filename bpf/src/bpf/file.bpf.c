@@ -32,26 +32,27 @@ static __always_inline struct file *fd_file(long fd)
 	return file;
 }
 
-/* The rule an access breaks, or FNG_RULE_NONE. */
-static __always_inline __u8 access_violation(const struct fng_cg_policy *policy, const struct fng_path_rule *rule,
-					     __u8 access, __u8 truncated)
+/* The rule an access breaks, or FNG_RULE_NONE. A global function: verified
+ * once on its own, and its result is opaque to the caller, which keeps the
+ * caller's verification small. `rule` is a struct fng_path_rule (0: none),
+ * `how` packs the access bits (low byte) and the truncated flag. */
+__noinline __u8 access_violation(__u32 flags, __u64 rule, __u32 how)
 {
-	if (truncated && (policy->flags & FNG_F_PATHS))
+	__u8 read = rule, write = rule >> 8, read_rule = rule >> 24, write_rule = rule >> 32;
+	__u8 access = how & 0xff, truncated = how >> 8;
+
+	if (truncated && (flags & FNG_F_PATHS))
 		return FNG_RULE_PATH_UNRESOLVED;
 	if (access & FNG_ACCESS_READ) {
-		__u8 verdict = rule ? rule->read : FNG_PATH_UNSET;
-
-		if (verdict == FNG_PATH_DENY)
-			return rule->read_rule;
-		if (verdict == FNG_PATH_UNSET && (policy->flags & FNG_F_FILES_READ))
+		if (read == FNG_PATH_DENY)
+			return read_rule;
+		if (read == FNG_PATH_UNSET && (flags & FNG_F_FILES_READ))
 			return FNG_RULE_FILES_READ;
 	}
 	if (access & FNG_ACCESS_WRITE) {
-		__u8 verdict = rule ? rule->write : FNG_PATH_UNSET;
-
-		if (verdict == FNG_PATH_DENY)
-			return rule->write_rule;
-		if (verdict == FNG_PATH_UNSET && (policy->flags & FNG_F_FILES_WRITE))
+		if (write == FNG_PATH_DENY)
+			return write_rule;
+		if (write == FNG_PATH_UNSET && (flags & FNG_F_FILES_WRITE))
 			return FNG_RULE_FILES_WRITE;
 	}
 	return FNG_RULE_NONE;
@@ -100,7 +101,7 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	}
 	len = resolve_path(buf, __builtin_preserve_access_index(&file->f_path), &start, &truncated);
 	rule = lookup_path_rule(buf, cgid, start, len);
-	violation = access_violation(policy, rule, access, truncated);
+	violation = access_violation(policy->flags, rule ? *(__u64 *)rule : 0, access | (truncated << 8));
 	/* An O_PATH fd grants no content; reopening it is judged on its own. */
 	if (!violation && access && inode_denied(policy, cgid, file))
 		violation = FNG_RULE_FILES_DENY;

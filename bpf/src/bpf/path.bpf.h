@@ -11,6 +11,10 @@
 /* Where in the scratch buffer things live. */
 #define FNG_SCRATCH_KEY (2 * FNG_PATH_MAX)
 #define FNG_SCRATCH_EVENT (2 * FNG_PATH_MAX + 512)
+/* The walk's position lives in the map, not on the stack: a value read back
+ * from a map is not tracked precisely, so the verifier sees the bpf_loop
+ * callback converge at once instead of walking every position. */
+#define FNG_SCRATCH_POS (2 * FNG_PATH_MAX + 448)
 
 /* State of one path walk, shared with the bpf_loop callback. */
 struct fng_walk {
@@ -19,7 +23,6 @@ struct fng_walk {
 	struct mount *mnt;
 	struct dentry *root_dentry;
 	struct vfsmount *root_mnt;
-	__u32 pos;	 /* first byte of the path built so far */
 	__u8 truncated;
 };
 
@@ -59,13 +62,13 @@ static long walk_step(__u32 index, struct fng_walk *w)
 	}
 	name = BPF_CORE_READ(dentry, d_name);
 	len = name.len & FNG_NAME_MAX;
-	pos = w->pos;
+	pos = *(__u32 *)&buf[FNG_SCRATCH_POS];
 	if (len + 1 > pos)
 		return 1;
 	pos -= len + 1;
 	buf[pos & (FNG_PATH_MAX - 1)] = '/';
 	bpf_probe_read_kernel(&buf[(pos + 1) & (FNG_PATH_MAX - 1)], len, name.name);
-	w->pos = pos;
+	*(__u32 *)&buf[FNG_SCRATCH_POS] = pos;
 	parent = BPF_CORE_READ(dentry, d_parent);
 	if (parent == dentry) {
 		w->truncated = 0;
@@ -86,15 +89,15 @@ static __always_inline __u32 resolve_path(char *buf, const struct path *fpath, _
 		.vfsmnt = BPF_CORE_READ(fpath, mnt),
 		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
 		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
-		.pos = FNG_PATH_MAX,
 		.truncated = 1,
 	};
 	__u32 pos;
 
 	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
 	buf[FNG_PATH_MAX] = 0;
+	*(__u32 *)&buf[FNG_SCRATCH_POS] = FNG_PATH_MAX;
 	bpf_loop(FNG_MAX_COMPONENTS, walk_step, &w, 0);
-	pos = w.pos & (2 * FNG_PATH_MAX - 1);
+	pos = *(__u32 *)&buf[FNG_SCRATCH_POS] & (2 * FNG_PATH_MAX - 1);
 	if (pos >= FNG_PATH_MAX) {
 		pos = FNG_PATH_MAX - 1;
 		buf[pos] = '/';
