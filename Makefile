@@ -11,7 +11,7 @@ FNGUARD := target/release/fnguard
 PREFIX ?= /usr/local
 HOOKS_DIR ?= /usr/share/containers/oci/hooks.d
 
-.PHONY: help deps build payload test unit lint demo bench install
+.PHONY: help deps build payload test vmtest unit lint demo bench install
 
 help: ## list targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,10 +25,15 @@ build: ## build fnguard and fnguard-runc (release)
 payload: ## build the static test payload copied into test bundles
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p fnguard-payload --target $(TARGET)
 
-test: deps build payload ## (root) unit and end-to-end tests with real runc
+test: deps build payload ## (root) unit and end-to-end tests with real runc, then vmtest
 	FNGUARD_PAYLOAD=$(CURDIR)/$(PAYLOAD) $(CARGO) test --release --workspace --exclude fnguard-payload 2>&1 \
 	  | tee target/test.log
-	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log
+	scripts/vmtest.sh 2>&1 | tee target/vmtest.log
+	@awk '/^test result:/ {p += $$4; f += $$6} /^vmtest: [0-9]+ passed/ {p += $$2; f += $$4} \
+	  END {printf "tests: %d passed, %d failed\n", p, f}' target/test.log target/vmtest.log
+
+vmtest: deps build payload ## (root) BPF-LSM enforcement in Debian's 6.1 kernel under qemu
+	scripts/vmtest.sh
 
 unit: ## unit tests only, no root needed
 	$(CARGO) test --workspace --lib --bins

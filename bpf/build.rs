@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use libbpf_cargo::SkeletonBuilder;
 use sha2::{Digest, Sha256};
 
-const CONCERNS: &[&str] = &["net", "exec", "file"];
+const CONCERNS: &[&str] = &["net", "exec", "file", "lsm"];
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
@@ -32,6 +32,7 @@ fn main() {
         "src/bpf/files.h",
         "src/bpf/common.bpf.h",
         "src/bpf/path.bpf.h",
+        "src/bpf/judge.bpf.h",
         "src/bpf/vmlinux.h",
     ] {
         println!("cargo:rerun-if-changed={header}");

@@ -23,14 +23,18 @@ mod skel {
     mod file {
         include!(concat!(env!("OUT_DIR"), "/file.skel.rs"));
     }
+    mod lsm {
+        include!(concat!(env!("OUT_DIR"), "/lsm.skel.rs"));
+    }
     pub use exec::ExecSkelBuilder;
     pub use file::FileSkelBuilder;
+    pub use lsm::LsmSkelBuilder;
     pub use net::NetSkelBuilder;
 }
 
 pub use cgroup_link::{attach_cgroup_programs, detach_cgroup_programs, pinned_link_cgroups};
 pub use error::BpfError;
 pub use events::{Event, EventReader, ExecEvent, Header, NetEvent, OpenEvent, StopEvent, ThrottledEvent};
-pub use node::{ensure_loaded, is_loaded, LoadOutcome};
+pub use node::{ensure_loaded, file_enforcement, is_loaded, LoadOutcome};
 pub use paths::{PinLayout, ABI};
 pub use policy_maps::{monotonic_ns, CgroupStats, FileId, PolicyMaps};

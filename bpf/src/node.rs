@@ -19,7 +19,7 @@ use libbpf_rs::{MapCore, Object, OpenObject};
 use crate::cgroup_link::CGROUP_PROGRAMS;
 use crate::error::BpfError;
 use crate::paths::PinLayout;
-use crate::skel::{ExecSkelBuilder, FileSkelBuilder, NetSkelBuilder};
+use crate::skel::{ExecSkelBuilder, FileSkelBuilder, LsmSkelBuilder, NetSkelBuilder};
 
 /// Maps every object shares, pinned under `maps/`.
 pub(crate) const MAP_NAMES: &[&str] = &[
@@ -34,6 +34,11 @@ pub(crate) const MAP_NAMES: &[&str] = &[
 
 /// Programs attached node-wide at load, their links pinned under `links/global/`.
 pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_mkdir", "fng_cgroup_rmdir", "fng_sys_exit"];
+
+/// BPF-LSM programs, attached node-wide where the kernel runs them.
+pub(crate) const LSM_PROGRAMS: &[&str] = &["fng_lsm_file_open", "fng_lsm_bprm_check"];
+
+const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";
 
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
@@ -99,6 +104,10 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
         .map_err(BpfError::libbpf("loading the file BPF object (verifier log above)"))?;
     publish(file.object_mut(), layout)?;
 
+    if let Err(reason) = load_lsm(layout) {
+        log::info!("BPF-LSM not used ({reason}); file and exec violations are stopped with SIGKILL");
+    }
+
     if !is_loaded(layout) {
         return Err(BpfError::Incomplete(format!(
             "the BPF objects lack a map or program fnguard expects under {}",
@@ -106,6 +115,45 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
         )));
     }
     Ok(LoadOutcome::Loaded)
+}
+
+/// How file and exec violations are stopped on this node: `bpf-lsm` when
+/// the LSM programs are attached, else `sigkill`.
+pub fn file_enforcement(layout: &PinLayout) -> &'static str {
+    if LSM_PROGRAMS.iter().all(|p| layout.global_links_dir().join(p).exists()) {
+        "bpf-lsm"
+    } else {
+        "sigkill"
+    }
+}
+
+/// Loads and attaches the BPF-LSM object when the kernel runs BPF LSM
+/// programs. Its failure is not an error: the tracing programs enforce.
+fn load_lsm(layout: &PinLayout) -> Result<(), String> {
+    match fs::read_to_string(ACTIVE_LSMS) {
+        Ok(active) if !active.split(',').any(|l| l.trim() == "bpf") => {
+            return Err(format!(
+                "`bpf` is not among the active LSMs in {ACTIVE_LSMS}: {}",
+                active.trim()
+            ))
+        }
+        _ => {}
+    }
+    let mut storage = MaybeUninit::uninit();
+    let mut open = LsmSkelBuilder::default()
+        .open(&mut storage)
+        .map_err(|e| format!("opening the LSM object: {e}"))?;
+    reuse_shared_maps(open.open_object_mut(), layout).map_err(|e| e.to_string())?;
+    let mut lsm = open
+        .load()
+        .map_err(|e| format!("the kernel refused the LSM programs: {e}"))?;
+    publish(lsm.object_mut(), layout).map_err(|e| {
+        for prog in LSM_PROGRAMS {
+            let _ = fs::remove_file(layout.global_links_dir().join(prog));
+            let _ = fs::remove_file(layout.prog(prog));
+        }
+        e.to_string()
+    })
 }
 
 fn pin_shared_maps(object: &mut Object, layout: &PinLayout) -> Result<(), BpfError> {
@@ -139,7 +187,7 @@ fn publish(object: &mut Object, layout: &PinLayout) -> Result<(), BpfError> {
         let path = layout.prog(&name);
         prog.pin(&path)
             .map_err(BpfError::libbpf(format!("pinning program at {}", path.display())))?;
-        if GLOBAL_PROGRAMS.contains(&name.as_str()) {
+        if GLOBAL_PROGRAMS.contains(&name.as_str()) || LSM_PROGRAMS.contains(&name.as_str()) {
             let mut link = prog
                 .attach()
                 .map_err(BpfError::libbpf(format!("attaching program {name}")))?;

@@ -7,41 +7,19 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "path.bpf.h"
+#include "judge.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-/* Longest filename or interpreter name an exec event carries. */
-#define FNG_NAME_FIELD 256
-
-/* The rule an exec breaks, or FNG_RULE_NONE. A global function, verified
- * once on its own; `rule` is a struct fng_path_rule (0: none). */
-__noinline __u8 exec_violation(__u32 flags, __u64 rule, __u32 truncated)
-{
-	__u8 verdict = rule >> 16, exec_rule = rule >> 40;
-
-	if (truncated && (flags & FNG_F_PATHS))
-		return FNG_RULE_PATH_UNRESOLVED;
-	if (verdict == FNG_PATH_DENY)
-		return exec_rule;
-	if (verdict == FNG_PATH_UNSET && (flags & FNG_F_EXEC))
-		return FNG_RULE_EXEC;
-	return FNG_RULE_NONE;
-}
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
+	struct fng_judgement j = {};
 	struct fng_cg_policy *policy;
 	struct fng_cg_stats *stats;
-	struct fng_exec_event *event;
-	struct fng_path_rule *rule;
 	struct file *file;
-	const char *filename, *interp;
-	__u32 zero = 0, start, len, off;
-	__u8 truncated, violation;
+	__u32 zero = 0;
 	__u64 cgid = 0;
-	long n;
 	char *buf;
 
 	policy = managed_policy(&cgid);
@@ -56,44 +34,14 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	if (!stats->first_exec_ns)
 		stats->first_exec_ns = bpf_ktime_get_ns();
 
-	len = resolve_path(buf, __builtin_preserve_access_index(&file->f_path), &start, &truncated);
-	rule = lookup_path_rule(buf, cgid, start, len);
-	violation = exec_violation(policy->flags, rule ? *(__u64 *)rule : 0, truncated);
-	if (!violation && inode_denied(policy, cgid, file))
-		violation = FNG_RULE_FILES_DENY;
-
-	if (violation) {
+	judge_exec(buf, policy, cgid, file, &j);
+	if (j.violation) {
 		__sync_fetch_and_add(&stats->exec_violations, 1);
 		if (!(policy->flags & FNG_F_AUDIT))
 			kill_current();
 	}
-	if ((!violation || (policy->flags & FNG_F_AUDIT)) && !take_event_budget(stats, cgid))
-		return 0;
-	event = (struct fng_exec_event *)&buf[FNG_SCRATCH_EVENT];
-	fill_header(&event->hdr, FNG_EV_EXEC, cgid, BPF_CORE_READ(task, real_parent, tgid));
-	set_verdict(&event->hdr, policy, violation);
-
-	event->flags = truncated ? FNG_PATH_TRUNCATED : 0;
-	event->pad = 0;
-	event->path_len = len;
-	bpf_probe_read_kernel(event->data, len & (FNG_PATH_MAX - 1), &buf[start & (FNG_PATH_MAX - 1)]);
-	off = len & (FNG_PATH_MAX - 1);
-
-	filename = BPF_CORE_READ(bprm, filename);
-	n = bpf_probe_read_kernel_str(&event->data[off], FNG_NAME_FIELD, filename);
-	event->filename_len = n > 0 ? n - 1 : 0;
-	off += event->filename_len & (FNG_NAME_FIELD - 1);
-
-	/* Scripts: interp names the interpreter; otherwise it equals filename. */
-	interp = BPF_CORE_READ(bprm, interp);
-	event->interp_len = 0;
-	if (interp != filename) {
-		n = bpf_probe_read_kernel_str(&event->data[off & (2 * FNG_PATH_MAX - 1)], FNG_NAME_FIELD, interp);
-		event->interp_len = n > 0 ? n - 1 : 0;
-		off += event->interp_len & (FNG_NAME_FIELD - 1);
-	}
-	if (bpf_ringbuf_output(&fng_events, event, (sizeof(*event) + off) & (2 * FNG_PATH_MAX - 1), 0))
-		__sync_fetch_and_add(&stats->events_dropped, 1);
+	if (should_report(stats, policy, cgid, j.violation))
+		emit_exec_event(buf, stats, policy, cgid, &j, FNG_MECH_SIGKILL, task, bprm);
 	return 0;
 }
 

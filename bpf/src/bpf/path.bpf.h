@@ -141,20 +141,6 @@ static __always_inline int inode_denied(const struct fng_cg_policy *policy, __u6
 	return bpf_map_lookup_elem(&fng_inodes, &key) != NULL;
 }
 
-/* Records in the header what was done about a violation (none: allowed). */
-static __always_inline void set_verdict(struct fng_event_header *hdr, const struct fng_cg_policy *policy, __u8 violation)
-{
-	if (!violation)
-		return;
-	hdr->rule = violation;
-	if (policy->flags & FNG_F_AUDIT) {
-		hdr->verdict = FNG_AUDITED;
-	} else {
-		hdr->verdict = FNG_DENIED;
-		hdr->mechanism = FNG_MECH_SIGKILL;
-	}
-}
-
 /* Stops the current process before it returns to user space. */
 static __always_inline void kill_current(void)
 {

@@ -36,12 +36,16 @@ pub fn run(settings: &Settings, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    let loaded = is_loaded(&settings.layout());
-    println!(
-        "BPF objects: {} ({})",
-        if loaded { "pinned" } else { "not loaded" },
-        settings.layout().abi_dir().display()
-    );
+    let layout = settings.layout();
+    if is_loaded(&layout) {
+        println!(
+            "BPF objects: pinned ({}); file and exec violations stopped by {}",
+            layout.abi_dir().display(),
+            fnguard_bpf::file_enforcement(&layout)
+        );
+    } else {
+        println!("BPF objects: not loaded ({})", layout.abi_dir().display());
+    }
     println!("{} managed container(s)", rows.len());
     if rows.is_empty() {
         return Ok(());
