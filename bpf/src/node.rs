@@ -144,9 +144,15 @@ fn load_lsm(layout: &PinLayout) -> Result<(), String> {
         .open(&mut storage)
         .map_err(|e| format!("opening the LSM object: {e}"))?;
     reuse_shared_maps(open.open_object_mut(), layout).map_err(|e| e.to_string())?;
-    let mut lsm = open
-        .load()
-        .map_err(|e| format!("the kernel refused the LSM programs: {e}"))?;
+    // A refusal is expected on many kernels and reported by the caller; keep
+    // libbpf's verifier dump out of the runtime's output unless debugging.
+    let quiet = !log::log_enabled!(log::Level::Debug);
+    let print = if quiet { libbpf_rs::set_print(None) } else { None };
+    let loaded = open.load();
+    if quiet {
+        libbpf_rs::set_print(print);
+    }
+    let mut lsm = loaded.map_err(|e| format!("the kernel refused the LSM programs: {e}"))?;
     publish(lsm.object_mut(), layout).map_err(|e| {
         for prog in LSM_PROGRAMS {
             let _ = fs::remove_file(layout.global_links_dir().join(prog));

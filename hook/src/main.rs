@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fnguard::commands::{events, gc, hook, status};
+use fnguard::commands::{doctor, events, gc, hook, status};
 use fnguard::settings::{Settings, DEFAULT_RUN_DIR};
 use fnguard_bpf::paths::DEFAULT_PIN_ROOT;
 
@@ -37,6 +37,8 @@ enum Command {
     },
     /// Remove pins, map entries and records of containers whose cgroup is gone.
     Gc,
+    /// Check what this node offers and which enforcement fnguard uses.
+    Doctor,
     /// Print events from the kernel as they arrive.
     Events {
         /// One JSON object per line.
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         }
         Command::Status { json } => status::run(&settings, json),
         Command::Gc => gc::run(&settings),
+        Command::Doctor => doctor::run(&settings),
         Command::Events {
             json,
             once,

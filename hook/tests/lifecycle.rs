@@ -248,3 +248,36 @@ fn a_repeated_hook_is_a_no_op_and_a_second_container_cannot_take_a_managed_cgrou
     fnguard_testkit::RunResult::from_child(child);
     assert!(node.leftovers().is_empty(), "{:?}", node.leftovers());
 }
+
+#[test]
+fn doctor_reports_the_enforcement_it_chose_and_leaves_nothing() {
+    let node = node("doctor");
+    let out = node.fnguard(&["doctor"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        report.contains("ok    BPF objects: load, verify and attach work (trial load)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("ok    network enforcement: cgroup sock_addr programs"),
+        "{report}"
+    );
+    assert!(
+        report.contains("file and exec enforcement: sigkill") || report.contains("file and exec enforcement: BPF-LSM"),
+        "{report}"
+    );
+    assert!(!report.contains("FAIL"), "{report}");
+    // The trial load is removed; the node's pin root is untouched.
+    let parent = node.pin_root.parent().unwrap();
+    let trials: Vec<_> = fs::read_dir(parent)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("fnguard-doctor-"))
+                .count()
+        })
+        .into_iter()
+        .collect();
+    assert_eq!(trials.iter().sum::<usize>(), 0);
+    assert!(!node.pin_root.exists());
+}

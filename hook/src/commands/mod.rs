@@ -1,3 +1,4 @@
+pub mod doctor;
 pub mod events;
 pub mod gc;
 pub mod hook;
