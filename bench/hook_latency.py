@@ -18,22 +18,11 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FNGUARD = os.path.join(ROOT, "target/release/fnguard")
-PAYLOAD = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/fnguard-payload")
+from benchlib import FNGUARD, PAYLOAD, ROOT, cgroup2_mount
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench"
 WARM_RUNS = int(os.environ.get("BENCH_WARM_RUNS", "100"))
 FIRST_RUNS = int(os.environ.get("BENCH_FIRST_RUNS", "10"))
 RUNC_RUNS = int(os.environ.get("BENCH_RUNC_RUNS", "30"))
-
-
-def cgroup2_mount():
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            fields = line.split()
-            if fields[2] == "cgroup2":
-                return fields[1]
-    sys.exit("no cgroup2 mount")
 
 
 def summary(samples_ms):

@@ -25,22 +25,11 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FNGUARD = os.path.join(ROOT, "target/release/fnguard")
-PAYLOAD = os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/fnguard-payload")
+from benchlib import FNGUARD, PAYLOAD, ROOT, cgroup2_mount
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-syscall"
 OPENS = int(os.environ.get("BENCH_OPENS", "1000000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
 TARGET = "/etc/hostname"
-
-
-def cgroup2_mount():
-    with open("/proc/self/mounts") as f:
-        for line in f:
-            fields = line.split()
-            if fields[2] == "cgroup2":
-                return fields[1]
-    sys.exit("no cgroup2 mount")
 
 
 def parse_ns(output):
