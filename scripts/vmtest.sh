@@ -43,6 +43,11 @@ cat > "$root/bundle/config.json" <<'JSON'
  "annotations": {"fnguard.io/files.deny": "/etc/secret", "fnguard.io/exec": "/payload, /bin/busybox",
                  "fnguard.io/function": "vm-fn"}}
 JSON
+mkdir -p "$root/bundle-audit"
+cat > "$root/bundle-audit/config.json" <<'JSON'
+{"ociVersion": "1.0.2", "root": {"path": "/"},
+ "annotations": {"fnguard.io/files.deny": "/etc/secret", "fnguard.io/mode": "audit"}}
+JSON
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -54,18 +59,32 @@ mount -t bpf bpf /sys/fs/bpf
 mount -t securityfs none /sys/kernel/security
 mount -t cgroup2 none /sys/fs/cgroup
 echo "vmtest: lsm=$(cat /sys/kernel/security/lsm)"
-mkdir /sys/fs/cgroup/fn
-sh -c 'echo $$ > /sys/fs/cgroup/fn/cgroup.procs; while [ ! -e /tmp/go ]; do sleep 0.1; done;
-       exec /payload cat=/etc/secret exec=/opt/tool:touch=/tmp/tool-ran cat=/etc/motd' > /tmp/fn.out 2>&1 &
-fn=$!
-sleep 1
-echo "{\"ociVersion\":\"1.0.2\",\"id\":\"vm\",\"status\":\"creating\",\"pid\":$fn,\"bundle\":\"/bundle\"}" \
-  | FNGUARD_LOG=info /fnguard hook createRuntime 2>&1 | grep -v '^libbpf' | sed 's/^/vmtest: hook: /'
+# start NAME BUNDLE STEPS...: a function in its own cgroup, managed by the
+# createRuntime hook before it execs the payload.
+start() {
+  name=$1 bundle=$2
+  shift 2
+  mkdir /sys/fs/cgroup/$name
+  sh -c "echo \$\$ > /sys/fs/cgroup/$name/cgroup.procs; while [ ! -e /tmp/go ]; do sleep 0.1; done; exec /payload $*" \
+    > /tmp/$name.out 2>&1 &
+  pid=$!
+  sleep 1
+  echo "{\"ociVersion\":\"1.0.2\",\"id\":\"$name\",\"status\":\"creating\",\"pid\":$pid,\"bundle\":\"$bundle\"}" \
+    | FNGUARD_LOG=info /fnguard hook createRuntime 2>&1 | grep -v '^libbpf' | sed "s/^/vmtest: hook $name: /"
+}
+start vm /bundle cat=/etc/secret exec=/opt/tool:touch=/tmp/tool-ran cat=/etc/motd
+fn=$pid
+start audit /bundle-audit cat=/etc/secret
+audit=$pid
 /fnguard status | sed 's/^/vmtest: status: /'
+/fnguard doctor | sed 's/^/vmtest: doctor: /'
+ls /sys/fs/bpf/fnguard/*/links/global | sed 's/^/vmtest: global-link: /'
 touch /tmp/go
 wait $fn
 echo "vmtest: fn-exit=$?"
-sed 's/^/vmtest: fn: /' /tmp/fn.out
+wait $audit
+sed 's/^/vmtest: fn: /' /tmp/vm.out
+sed 's/^/vmtest: audit-fn: /' /tmp/audit.out
 [ -e /tmp/tool-ran ] && echo "vmtest: the denied binary ran"
 /fnguard events --once --json | sed 's/^/vmtest: event: /'
 echo "vmtest: done"
@@ -93,8 +112,15 @@ check "the function went on and read an allowed file" 'vmtest: fn: cat=/etc/motd
 check "the function exited normally" 'vmtest: fn-exit=0'
 check "the open was reported as stopped by bpf-lsm" '"verdict":"denied","mechanism":"bpf-lsm","rule":"files.deny","path":"/etc/secret"'
 check "the exec was reported as stopped by bpf-lsm" '"verdict":"denied","mechanism":"bpf-lsm","rule":"exec","path":"/opt/tool"'
-if grep -q 'VM-SECRET-CONTENT' "$log" || grep -q 'the denied binary ran' "$log"; then
+check "allowed opens are reported from file_open" '"verdict":"allowed","mechanism":"none","rule":"none","path":"/etc/motd","path_truncated":false,"access":"read","syscall":"openat","fd":-1'
+check "opens are watched by the LSM program" 'vmtest: global-link: fng_lsm_file_open'
+if grep -q 'vmtest: global-link: fng_sys_exit' "$log"; then
+  echo "FAIL - the syscall-exit program is attached although BPF-LSM runs"; failed=$((failed + 1))
+fi
+check "audit mode lets the open through" 'vmtest: audit-fn: cat=/etc/secret ok'
+check "audit mode reports it" '"container":"audit".*"verdict":"audited","mechanism":"none","rule":"files.deny","path":"/etc/secret"'
+if grep -q 'vmtest: fn: VM-SECRET-CONTENT' "$log" || grep -q 'the denied binary ran' "$log"; then
   echo "FAIL - a denied file or binary was used"; failed=$((failed + 1))
 fi
-echo "vmtest: $((8 - failed)) passed, $failed failed"
+echo "vmtest: $((12 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

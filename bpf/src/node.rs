@@ -33,10 +33,14 @@ pub(crate) const MAP_NAMES: &[&str] = &[
 ];
 
 /// Programs attached node-wide at load, their links pinned under `links/global/`.
-pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_mkdir", "fng_cgroup_rmdir", "fng_sys_exit"];
+pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_mkdir", "fng_cgroup_rmdir"];
 
 /// BPF-LSM programs, attached node-wide where the kernel runs them.
 pub(crate) const LSM_PROGRAMS: &[&str] = &["fng_lsm_file_open", "fng_lsm_bprm_check"];
+
+/// Sees opens at syscall exit where BPF-LSM does not run. It runs for every
+/// syscall of every task on the node, so it is attached only then.
+pub(crate) const SYSCALL_EXIT_PROGRAM: &str = "fng_sys_exit";
 
 const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";
 
@@ -50,13 +54,14 @@ pub enum LoadOutcome {
     Loaded,
 }
 
-/// True when every map, program and node-wide link of this ABI is pinned.
+/// True when every map, program and node-wide link of this ABI is pinned,
+/// with opens watched by BPF-LSM or else at syscall exit.
 pub fn is_loaded(layout: &PinLayout) -> bool {
+    let attached = |p: &str| layout.prog(p).exists() && layout.global_links_dir().join(p).exists();
     MAP_NAMES.iter().all(|m| layout.map(m).exists())
         && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
-        && GLOBAL_PROGRAMS
-            .iter()
-            .all(|p| layout.prog(p).exists() && layout.global_links_dir().join(p).exists())
+        && GLOBAL_PROGRAMS.iter().all(|p| attached(p))
+        && (LSM_PROGRAMS.iter().all(|p| attached(p)) || attached(SYSCALL_EXIT_PROGRAM))
 }
 
 /// Loads and pins the node's objects unless they are pinned already.
@@ -94,6 +99,11 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
         .map_err(BpfError::libbpf("loading the exec BPF object (verifier log above)"))?;
     publish(exec.object_mut(), layout)?;
 
+    let lsm = load_lsm(layout);
+    if let Err(reason) = &lsm {
+        log::info!("BPF-LSM not used ({reason}); file and exec violations are stopped with SIGKILL");
+    }
+
     let mut file_storage = MaybeUninit::uninit();
     let mut open = FileSkelBuilder::default()
         .open(&mut file_storage)
@@ -103,9 +113,8 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
         .load()
         .map_err(BpfError::libbpf("loading the file BPF object (verifier log above)"))?;
     publish(file.object_mut(), layout)?;
-
-    if let Err(reason) = load_lsm(layout) {
-        log::info!("BPF-LSM not used ({reason}); file and exec violations are stopped with SIGKILL");
+    if lsm.is_err() {
+        attach_global(file.object_mut(), layout, SYSCALL_EXIT_PROGRAM)?;
     }
 
     if !is_loaded(layout) {
@@ -193,14 +202,25 @@ fn publish(object: &mut Object, layout: &PinLayout) -> Result<(), BpfError> {
         let path = layout.prog(&name);
         prog.pin(&path)
             .map_err(BpfError::libbpf(format!("pinning program at {}", path.display())))?;
-        if GLOBAL_PROGRAMS.contains(&name.as_str()) || LSM_PROGRAMS.contains(&name.as_str()) {
-            let mut link = prog
-                .attach()
-                .map_err(BpfError::libbpf(format!("attaching program {name}")))?;
-            let link_path = layout.global_links_dir().join(&name);
-            link.pin(&link_path)
-                .map_err(BpfError::libbpf(format!("pinning link at {}", link_path.display())))?;
+    }
+    for name in GLOBAL_PROGRAMS.iter().chain(LSM_PROGRAMS) {
+        attach_global(object, layout, name)?;
+    }
+    Ok(())
+}
+
+/// Attaches a program of the object node-wide, if it has it, and pins the link.
+fn attach_global(object: &mut Object, layout: &PinLayout, name: &str) -> Result<(), BpfError> {
+    for prog in object.progs_mut() {
+        if prog.name() != name {
+            continue;
         }
+        let mut link = prog
+            .attach()
+            .map_err(BpfError::libbpf(format!("attaching program {name}")))?;
+        let link_path = layout.global_links_dir().join(name);
+        link.pin(&link_path)
+            .map_err(BpfError::libbpf(format!("pinning link at {}", link_path.display())))?;
     }
     Ok(())
 }

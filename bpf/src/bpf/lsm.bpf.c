@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-/* BPF-LSM enforcement, where the kernel runs BPF LSM programs: a file open
- * or an exec that breaks the function's path rules fails with EPERM before
- * it happens, instead of the process being killed after. Loaded when the
- * kernel accepts it; otherwise file.bpf.c and exec.bpf.c stop violations
- * with SIGKILL. Audit mode is left to those programs, which report. */
+/* BPF-LSM, where the kernel runs BPF LSM programs: a file open or an exec
+ * that breaks the function's path rules fails with EPERM before it happens,
+ * instead of the process being killed after. file_open also reports every
+ * open, so the syscall-exit program of file.bpf.c, which costs every task
+ * on the node, is not attached at all (io_uring opens are seen too). Loaded
+ * when the kernel accepts it; otherwise file.bpf.c and exec.bpf.c enforce
+ * with SIGKILL. Execs are reported by exec.bpf.c, denied ones here. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -14,19 +16,28 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define FNG_EPERM 1
 
-/* The managed, enforcing policy of the current task, or NULL. */
-static __always_inline struct fng_cg_policy *enforcing_policy(__u64 *cgid, struct fng_cg_stats **stats, char **buf)
+/* The managed policy of the current task with its counters and scratch
+ * space, or NULL. */
+static __always_inline struct fng_cg_policy *current_policy(__u64 *cgid, struct fng_cg_stats **stats, char **buf)
 {
 	struct fng_cg_policy *policy = managed_policy(cgid);
 	__u32 zero = 0;
 
-	if (!policy || (policy->flags & FNG_F_AUDIT) || !(policy->flags & FNG_F_PATHS))
+	if (!policy)
 		return NULL;
 	*stats = bpf_map_lookup_elem(&fng_stats, cgid);
 	*buf = bpf_map_lookup_elem(&fng_scratch, &zero);
 	if (!*stats || !*buf)
 		return NULL;
 	return policy;
+}
+
+/* The syscall the current task is in (opens also come from io_uring workers). */
+static __always_inline __u32 current_syscall(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return BPF_CORE_READ(regs, orig_ax);
 }
 
 SEC("lsm/file_open")
@@ -37,20 +48,24 @@ int BPF_PROG(fng_lsm_file_open, struct file *file, int ret)
 	struct fng_cg_stats *stats = NULL;
 	__u64 cgid = 0;
 	char *buf = NULL;
+	int deny;
 
 	if (ret)
 		return ret;
-	policy = enforcing_policy(&cgid, &stats, &buf);
+	policy = current_policy(&cgid, &stats, &buf);
 	/* Opens before the first exec are the runtime's; an exec's own open of
 	 * the binary is judged by bprm_check_security. */
 	if (!policy || !stats->first_exec_ns || (BPF_CORE_READ(file, f_mode) & FNG_FMODE_EXEC))
 		return 0;
+	__sync_fetch_and_add(&stats->opens, 1);
 	judge_open(buf, policy, cgid, file, &j);
-	if (!j.violation)
-		return 0;
-	__sync_fetch_and_add(&stats->open_violations, 1);
-	emit_open_event(buf, stats, policy, cgid, &j, FNG_MECH_LSM, 0, -FNG_EPERM);
-	return -FNG_EPERM;
+	deny = j.violation && !(policy->flags & FNG_F_AUDIT);
+	if (j.violation)
+		__sync_fetch_and_add(&stats->open_violations, 1);
+	/* The fd is not allocated to the file yet: events say -1. */
+	if (should_report(stats, policy, cgid, j.violation))
+		emit_open_event(buf, stats, policy, cgid, &j, FNG_MECH_LSM, current_syscall(), -1);
+	return deny ? -FNG_EPERM : 0;
 }
 
 /* Called for the executable and again for a script's interpreter, so both
@@ -67,9 +82,10 @@ int BPF_PROG(fng_lsm_bprm_check, struct linux_binprm *bprm, int ret)
 
 	if (ret)
 		return ret;
-	policy = enforcing_policy(&cgid, &stats, &buf);
+	policy = current_policy(&cgid, &stats, &buf);
 	file = BPF_CORE_READ(bprm, file);
-	if (!policy || !file)
+	/* Audit mode and allowed execs are reported by exec.bpf.c. */
+	if (!policy || !file || (policy->flags & FNG_F_AUDIT) || !(policy->flags & FNG_F_PATHS))
 		return 0;
 	judge_exec(buf, policy, cgid, file, &j);
 	if (!j.violation)

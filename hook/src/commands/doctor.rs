@@ -103,11 +103,23 @@ pub fn run(settings: &Settings) -> Result<()> {
             report.ok("BPF objects", format!("{how} under {}", probe.abi_dir().display()));
             report.ok("network enforcement", "cgroup sock_addr programs (EPERM)");
             match file_enforcement(&probe) {
-                "bpf-lsm" => report.ok("file and exec enforcement", "BPF-LSM (EPERM before the open or exec)"),
-                other => report.warn(
-                    "file and exec enforcement",
-                    format!("{other} at syscall exit (BPF-LSM refused or not active on this kernel)"),
-                ),
+                "bpf-lsm" => {
+                    report.ok("file and exec enforcement", "BPF-LSM (EPERM before the open or exec)");
+                    report.ok(
+                        "open monitoring",
+                        "BPF-LSM file_open: unmanaged tasks pay one lookup per open",
+                    )
+                }
+                other => {
+                    report.warn(
+                        "file and exec enforcement",
+                        format!("{other} at syscall exit (BPF-LSM refused or not active on this kernel)"),
+                    );
+                    report.warn(
+                        "open monitoring",
+                        "sys_exit tracepoint: every syscall on the node takes the kernel's slow exit path",
+                    )
+                }
             }
         }
         Err(e) => report.fail("BPF objects", format!("{e:#}")),
