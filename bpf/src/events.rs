@@ -317,11 +317,18 @@ impl EventReader {
         })
     }
 
-    /// Waits up to `timeout` for events and returns those that arrived.
+    /// Waits up to `timeout` for events and returns those that arrived. A
+    /// signal ends the wait early without an error.
     pub fn poll(&self, timeout: Duration) -> Result<Vec<Result<Event, BpfError>>, BpfError> {
-        self.ring
-            .poll(timeout)
-            .map_err(BpfError::libbpf("polling the event ring"))?;
+        match self.ring.poll(timeout) {
+            Err(e) if e.kind() != libbpf_rs::ErrorKind::Interrupted => {
+                return Err(BpfError::Libbpf {
+                    what: "polling the event ring".into(),
+                    source: e,
+                })
+            }
+            _ => {}
+        }
         Ok(self.pending.borrow_mut().drain(..).collect())
     }
 

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use fnguard_bpf::{Event, EventReader};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::time::{clock_gettime, ClockId};
 use serde::Serialize;
 
@@ -35,6 +37,7 @@ struct Enriched<'a> {
 
 pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
     let layout = settings.layout();
+    let stop = stop_on_signal()?;
     if !fnguard_bpf::is_loaded(&layout) {
         if args.once {
             anyhow::bail!(
@@ -44,6 +47,9 @@ pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
         }
         log::info!("waiting for the first managed container to load the BPF objects");
         while !fnguard_bpf::is_loaded(&layout) {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -61,7 +67,9 @@ pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
         None => Box::new(std::io::stdout().lock()),
     };
     loop {
-        let batch = if args.once {
+        // After SIGINT/SIGTERM one last pass drains what the ring still holds.
+        let last = args.once || stop.load(Ordering::Relaxed);
+        let batch = if last {
             reader.drain()?
         } else {
             reader.poll(Duration::from_millis(250))?
@@ -97,7 +105,7 @@ pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
             }
         }
         out.flush()?;
-        if args.once {
+        if last {
             return Ok(());
         }
     }
@@ -153,6 +161,23 @@ fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> S
         v => format!(" -> {v} by {} (rule {})", h.mechanism, h.rule),
     };
     format!("{who} {what}{verdict}")
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_: std::os::raw::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM end the follow loop after a final drain instead of
+/// killing the reader with events still queued.
+fn stop_on_signal() -> Result<&'static AtomicBool> {
+    let action = SigAction::new(SigHandler::Handler(request_stop), SaFlags::empty(), SigSet::empty());
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { sigaction(signal, &action) }.with_context(|| format!("installing a {signal} handler"))?;
+    }
+    Ok(&STOP)
 }
 
 /// CLOCK_MONOTONIC (what bpf_ktime_get_ns reads) to Unix time.

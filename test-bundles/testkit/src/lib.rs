@@ -261,10 +261,11 @@ pub struct EventFollower {
 }
 
 impl EventFollower {
-    /// Gives the reader a moment to drain the ring, stops it and returns
-    /// the events it printed.
+    /// Stops the reader (it drains the ring on SIGTERM) and returns the
+    /// events it wrote.
     pub fn stop(mut self) -> Vec<Value> {
-        std::thread::sleep(Duration::from_millis(500));
+        // Let it open the ring if the objects were loaded a moment ago.
+        std::thread::sleep(Duration::from_millis(300));
         // SAFETY: kill has no memory preconditions; the pid is our child's.
         let child = self.child.take().expect("running");
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
