@@ -23,7 +23,9 @@ char LICENSE[] SEC("license") = "GPL";
 static __always_inline struct file *fd_file(long fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	/* BTF pointer loads, cheaper than helper calls; only the indexed slot
+	 * needs a probe read. */
+	struct file **fds = task->files->fdt->fd;
 	struct file *file = NULL;
 
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);

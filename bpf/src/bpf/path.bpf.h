@@ -18,9 +18,11 @@
 
 /* State of one path walk, shared with the bpf_loop callback. */
 struct fng_walk {
+	char *buf;		 /* the per-CPU scratch the path is built in */
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
+	struct dentry *mnt_root; /* root of the current mount, read once per mount */
 	struct dentry *root_dentry;
 	struct vfsmount *root_mnt;
 	__u8 truncated;
@@ -30,8 +32,7 @@ struct fng_walk {
  * to stop the walk. Verified once, however many steps run. */
 static long walk_step(__u32 index, struct fng_walk *w)
 {
-	__u32 zero = 0;
-	char *buf = bpf_map_lookup_elem(&fng_scratch, &zero);
+	char *buf = w->buf;
 	struct dentry *parent;
 	struct qstr name;
 	__u32 len, pos;
@@ -47,7 +48,7 @@ static long walk_step(__u32 index, struct fng_walk *w)
 		w->truncated = 0;
 		return 1;
 	}
-	if (dentry == BPF_CORE_READ(vfsmnt, mnt_root)) {
+	if (dentry == w->mnt_root) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 
 		if (up == mnt) {
@@ -58,6 +59,7 @@ static long walk_step(__u32 index, struct fng_walk *w)
 		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 		w->mnt = up;
 		w->vfsmnt = (struct vfsmount *)((char *)up + bpf_core_field_offset(struct mount, mnt));
+		w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
 		return 0;
 	}
 	name = BPF_CORE_READ(dentry, d_name);
@@ -93,7 +95,13 @@ static __always_inline __u32 resolve_path(char *buf, const struct path *fpath, _
 	};
 	__u32 pos;
 
+	w.buf = buf;
 	w.mnt = container_of(w.vfsmnt, struct mount, mnt);
+	{
+		struct vfsmount *vfsmnt = w.vfsmnt; /* CO-RE reads start from kernel types */
+
+		w.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	}
 	buf[FNG_PATH_MAX] = 0;
 	*(__u32 *)&buf[FNG_SCRATCH_POS] = FNG_PATH_MAX;
 	bpf_loop(FNG_MAX_COMPONENTS, walk_step, &w, 0);
