@@ -48,8 +48,8 @@ demo: deps build payload ## (root) run a function container under an egress poli
 bench: deps build payload ## (root) hook latency and container start; rewrites BENCHMARKS.md
 	@bench/run.sh
 
-install: build ## (root) install the binaries and the podman/CRI-O hooks.d files
+install: build ## (root) install fnguard, fnguard-runc and the podman/CRI-O hooks.d file
 	install -D -m 0755 $(FNGUARD) $(PREFIX)/bin/fnguard
-	install -D -m 0644 deploy/hooks.d/fnguard-create.json $(HOOKS_DIR)/fnguard-create.json
-	install -D -m 0644 deploy/hooks.d/fnguard-poststop.json $(HOOKS_DIR)/fnguard-poststop.json
-	sed -i 's|/usr/local/bin/fnguard|$(PREFIX)/bin/fnguard|' $(HOOKS_DIR)/fnguard-create.json $(HOOKS_DIR)/fnguard-poststop.json
+	install -D -m 0755 target/release/fnguard-runc $(PREFIX)/bin/fnguard-runc
+	install -D -m 0644 deploy/hooks.d/fnguard.json $(HOOKS_DIR)/fnguard.json
+	sed -i 's|/usr/local/bin/fnguard|$(PREFIX)/bin/fnguard|' $(HOOKS_DIR)/fnguard.json

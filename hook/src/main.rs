@@ -25,10 +25,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// OCI hook: reads the container state on stdin (createRuntime, prestart, poststop).
+    /// OCI hook: reads the container state on stdin (createRuntime, prestart,
+    /// poststop; without a stage, the state's status decides).
     Hook {
         #[arg(value_enum)]
-        stage: hook::Stage,
+        stage: Option<hook::Stage>,
     },
     /// List managed containers with their policy and counters.
     Status {
@@ -70,10 +71,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Hook { stage } => {
-            let result = hook::run(&settings, stage, std::io::stdin().lock());
+            let (stage, result) = hook::run(&settings, stage, std::io::stdin().lock());
             if let Err(error) = &result {
                 append_hook_log(&settings, stage, error);
-                if stage == hook::Stage::Poststop {
+                if stage == Some(hook::Stage::Poststop) {
                     // A failing poststop makes `runc delete` fail; gc cleans up later.
                     eprintln!("fnguard: poststop: {error:#} (ignored; `fnguard gc` removes leftovers)");
                     return ExitCode::SUCCESS;
@@ -111,11 +112,12 @@ fn main() -> ExitCode {
 }
 
 /// Hook output is only shown by the runtime on failure; the log keeps it.
-fn append_hook_log(settings: &Settings, stage: hook::Stage, error: &anyhow::Error) {
+fn append_hook_log(settings: &Settings, stage: Option<hook::Stage>, error: &anyhow::Error) {
     let path = settings.run_dir.join("hook.log");
     let line = format!(
-        "{} {stage:?}: {error:#}\n",
-        humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        "{} {}: {error:#}\n",
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+        stage.map_or("hook".to_string(), |s| format!("{s:?}"))
     );
     if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&path) {
         let _ = file.write_all(line.as_bytes());

@@ -281,3 +281,23 @@ fn doctor_reports_the_enforcement_it_chose_and_leaves_nothing() {
     assert_eq!(trials.iter().sum::<usize>(), 0);
     assert!(!node.pin_root.exists());
 }
+
+#[test]
+fn a_hook_without_a_stage_takes_it_from_the_state() {
+    // As deploy/hooks.d/fnguard.json runs it for prestart and poststop.
+    let node = node("no-stage");
+    let (_l, port) = tcp_listener("127.0.0.2");
+    let run = node
+        .bundle("auto")
+        .hooks_without_stage()
+        .annotation("fnguard.io/egress", &format!("127.0.0.2/32:{port}/tcp"))
+        .steps(&[format!("tcp=127.0.0.3:{port}")])
+        .build()
+        .run();
+    assert_eq!(run.outcome(&format!("tcp=127.0.0.3:{port}")), "EPERM", "{run:?}");
+    assert!(
+        node.leftovers().is_empty(),
+        "poststop did not run: {:?}",
+        node.leftovers()
+    );
+}

@@ -33,12 +33,24 @@ pub enum Stage {
     Poststop,
 }
 
-pub fn run(settings: &Settings, stage: Stage, stdin: impl Read) -> Result<()> {
-    let state = HookState::read(stdin)?;
-    match stage {
+/// Runs the hook for `given`, or, when a hooks.d file names one command for
+/// several stages, for the stage the state's status implies ("stopped" is
+/// poststop). Returns the stage it ran, when the state could be read.
+pub fn run(settings: &Settings, given: Option<Stage>, stdin: impl Read) -> (Option<Stage>, Result<()>) {
+    let state = match HookState::read(stdin) {
+        Ok(state) => state,
+        Err(e) => return (given, Err(e)),
+    };
+    let stage = given.unwrap_or(if state.status == "stopped" {
+        Stage::Poststop
+    } else {
+        Stage::CreateRuntime
+    });
+    let result = match stage {
         Stage::Prestart | Stage::CreateRuntime => create(settings, &state),
         Stage::Poststop => poststop(settings, &state),
-    }
+    };
+    (Some(stage), result)
 }
 
 fn create(settings: &Settings, state: &HookState) -> Result<()> {

@@ -92,6 +92,7 @@ impl Node {
             files: Vec::new(),
             hooks: true,
             poststop: true,
+            stage_args: true,
         }
     }
 
@@ -312,9 +313,16 @@ pub struct BundleBuilder<'n> {
     files: Vec<(String, Vec<u8>)>,
     hooks: bool,
     poststop: bool,
+    stage_args: bool,
 }
 
 impl<'n> BundleBuilder<'n> {
+    /// Hooks run `fnguard hook` with no stage, as the hooks.d file does.
+    pub fn hooks_without_stage(mut self) -> Self {
+        self.stage_args = false;
+        self
+    }
+
     /// A file in the rootfs (path inside the container).
     pub fn file(mut self, path: &str, content: &[u8]) -> Self {
         self.files.push((path.to_string(), content.to_vec()));
@@ -378,9 +386,14 @@ impl<'n> BundleBuilder<'n> {
         }));
         if self.hooks {
             let hook = |stage: &str| {
+                let args = if self.stage_args {
+                    vec!["fnguard", "hook", stage]
+                } else {
+                    vec!["fnguard", "hook"]
+                };
                 json!({
                     "path": self.node.fnguard,
-                    "args": ["fnguard", "hook", stage],
+                    "args": args,
                     "env": [
                         format!("FNGUARD_PIN_ROOT={}", self.node.pin_root.display()),
                         format!("FNGUARD_RUN_DIR={}", self.node.run_dir.display()),
@@ -426,6 +439,28 @@ impl Bundle<'_> {
             .arg(id)
             .output()
             .expect("runc run");
+        RunResult::from(out)
+    }
+
+    /// `WRAPPER --root R run --bundle B ID`, as a runtime configured with a
+    /// runc wrapper (fnguard-runc) calls it. The node's pin root, run
+    /// directory and fnguard binary reach the wrapper and its hooks through
+    /// the environment, which runc passes to hooks without an `env`.
+    pub fn run_through(&self, wrapper: &Path) -> RunResult {
+        self.node.started.lock().unwrap().push(self.id.clone());
+        let out = Command::new("timeout")
+            .args(["--kill-after=5", "120"])
+            .arg(wrapper)
+            .arg("--root")
+            .arg(&self.node.runc_root)
+            .args(["run", "--bundle"])
+            .arg(&self.dir)
+            .arg(&self.id)
+            .env("FNGUARD_PIN_ROOT", &self.node.pin_root)
+            .env("FNGUARD_RUN_DIR", &self.node.run_dir)
+            .env("FNGUARD_HOOK_BINARY", &self.node.fnguard)
+            .output()
+            .expect("running the runc wrapper");
         RunResult::from(out)
     }
 
