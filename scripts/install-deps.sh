@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(clang llvm bpftool libelf-dev zlib1g-dev pkg-config make gcc libc6-dev
-          runc busybox-static iproute2 python3 qemu-system-x86 cpio)
+          runc busybox-static iproute2 python3 qemu-system-x86 cpio podman containerd)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -48,3 +48,25 @@ fn an_unannotated_bundle_passes_through_untouched() {
     assert_eq!(fs::read(bundle.dir.join("config.json")).unwrap(), before);
     assert!(!node.pin_root.exists());
 }
+
+#[test]
+fn containerd_runs_an_annotated_container_through_the_wrapper() {
+    let node = node("shim-containerd");
+    let containerd = fnguard_testkit::Containerd::start(&node);
+    let (_l, port) = tcp_listener("127.0.0.2");
+    let steps = [format!("tcp=127.0.0.2:{port}"), format!("tcp=127.0.0.3:{port}")];
+    let annotated = node
+        .bundle("ctr-annotated")
+        .without_hooks()
+        .annotation("fnguard.io/egress", &format!("127.0.0.2/32:{port}/tcp"))
+        .steps(&steps)
+        .build();
+    let run = containerd.run(&annotated, &wrapper());
+    assert_eq!(run.outcome(&steps[0]), "ok", "{run:?}");
+    assert_eq!(run.outcome(&steps[1]), "EPERM", "{run:?}");
+
+    let plain = node.bundle("ctr-plain").without_hooks().steps(&steps).build();
+    let run = containerd.run(&plain, &wrapper());
+    assert_eq!(run.outcome(&steps[1]), "ECONNREFUSED", "{run:?}");
+    assert!(node.leftovers().is_empty(), "{:?}", node.leftovers());
+}

@@ -290,6 +290,82 @@ impl Drop for EventFollower {
     }
 }
 
+/// A containerd of the test's own (root, state, socket), started with the
+/// node's settings in its environment so the shim, fnguard-runc and the
+/// hooks inherit them; killed on drop.
+pub struct Containerd {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Containerd {
+    pub fn start(node: &Node) -> Containerd {
+        let dir = node.work.path().join("containerd");
+        fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("containerd.sock");
+        let config = dir.join("config.toml");
+        fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{root}\"\nstate = \"{state}\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{sock}\"\n",
+                root = dir.join("root").display(),
+                state = dir.join("state").display(),
+                sock = socket.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .env("FNGUARD_PIN_ROOT", &node.pin_root)
+            .env("FNGUARD_RUN_DIR", &node.run_dir)
+            .env("FNGUARD_HOOK_BINARY", &node.fnguard)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("containerd.log")).unwrap())
+            .spawn()
+            .expect("containerd (apt-get install containerd)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not open {}",
+                socket.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Containerd { child, socket }
+    }
+
+    /// `ctr run --rm --runc-binary WRAPPER --net-host --rootfs` of a bundle's
+    /// rootfs, with its annotations and process.
+    pub fn run(&self, bundle: &Bundle<'_>, wrapper: &Path) -> RunResult {
+        let config: Value = serde_json::from_slice(&fs::read(bundle.dir.join("config.json")).unwrap()).unwrap();
+        let mut cmd = Command::new("timeout");
+        cmd.args(["--kill-after=5", "120", "ctr", "--address"])
+            .arg(&self.socket)
+            .args(["run", "--rm", "--net-host", "--runc-binary"])
+            .arg(wrapper);
+        for (key, value) in config["annotations"].as_object().into_iter().flatten() {
+            cmd.arg("--annotation")
+                .arg(format!("{key}={}", value.as_str().unwrap_or_default()));
+        }
+        cmd.arg("--rootfs").arg(bundle.dir.join("rootfs")).arg(&bundle.id);
+        for arg in config["process"]["args"].as_array().unwrap() {
+            cmd.arg(arg.as_str().unwrap());
+        }
+        RunResult::from(cmd.output().expect("ctr run"))
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Pins, entries and records left on a node; all empty after a clean stop.
 #[derive(Debug, Default)]
 pub struct Leftovers {
@@ -462,6 +538,46 @@ impl Bundle<'_> {
             .output()
             .expect("running the runc wrapper");
         RunResult::from(out)
+    }
+
+    /// `podman run --rootfs` of this bundle's rootfs with a hooks.d directory
+    /// made from deploy/hooks.d/fnguard.json, pointed at this node; the
+    /// bundle's annotations are passed with `--annotation`.
+    pub fn run_with_podman(&self) -> RunResult {
+        let hooks_dir = self.dir.join("hooks.d");
+        fs::create_dir_all(&hooks_dir).unwrap();
+        let template = workspace_root().join("deploy/hooks.d/fnguard.json");
+        let mut hook: Value = serde_json::from_str(&fs::read_to_string(template).unwrap()).unwrap();
+        hook["hook"]["path"] = json!(self.node.fnguard);
+        hook["hook"]["env"] = json!([
+            format!("FNGUARD_PIN_ROOT={}", self.node.pin_root.display()),
+            format!("FNGUARD_RUN_DIR={}", self.node.run_dir.display()),
+        ]);
+        fs::write(hooks_dir.join("fnguard.json"), serde_json::to_vec(&hook).unwrap()).unwrap();
+        let config: Value = serde_json::from_slice(&fs::read(self.dir.join("config.json")).unwrap()).unwrap();
+        let mut cmd = Command::new("timeout");
+        cmd.args(["--kill-after=5", "120", "podman", "--hooks-dir"])
+            .arg(&hooks_dir)
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                "host",
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+            ])
+            .args(["--name", &self.id]);
+        for (key, value) in config["annotations"].as_object().into_iter().flatten() {
+            cmd.arg("--annotation")
+                .arg(format!("{key}={}", value.as_str().unwrap_or_default()));
+        }
+        cmd.arg("--rootfs").arg(self.dir.join("rootfs"));
+        for arg in config["process"]["args"].as_array().unwrap() {
+            cmd.arg(arg.as_str().unwrap());
+        }
+        RunResult::from(cmd.output().expect("podman run (apt-get install podman)"))
     }
 
     /// `runc run` in the background; collect with [`RunResult::from_child`].
