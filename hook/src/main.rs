@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fnguard::commands::{doctor, events, gc, hook, status};
+use fnguard::commands::{doctor, events, gc, hook, install, status};
 use fnguard::settings::{Settings, DEFAULT_RUN_DIR};
 use fnguard_bpf::paths::DEFAULT_PIN_ROOT;
 
@@ -40,6 +40,9 @@ enum Command {
     Gc,
     /// Check what this node offers and which enforcement fnguard uses.
     Doctor,
+    /// Write a runtime's configuration for fnguard on this node.
+    #[command(subcommand)]
+    Install(InstallTarget),
     /// Print events from the kernel as they arrive.
     Events {
         /// One JSON object per line.
@@ -57,6 +60,26 @@ enum Command {
         /// Append events to this file instead of printing them.
         #[arg(long)]
         output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum InstallTarget {
+    /// Write fnguard.json into a hooks.d directory (podman, CRI-O).
+    HooksDir {
+        #[arg(default_value = "/usr/share/containers/oci/hooks.d")]
+        dir: PathBuf,
+        /// fnguard binary the hook runs, as the host sees it; default: this one.
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+    /// Add the `fnguard` runtime handler (fnguard-runc) to containerd's config.
+    Containerd {
+        #[arg(long, default_value = "/etc/containerd/config.toml")]
+        config: PathBuf,
+        /// fnguard-runc to configure; default: the one beside this binary.
+        #[arg(long)]
+        wrapper: Option<PathBuf>,
     },
 }
 
@@ -85,6 +108,13 @@ fn main() -> ExitCode {
         Command::Status { json } => status::run(&settings, json),
         Command::Gc => gc::run(&settings),
         Command::Doctor => doctor::run(&settings),
+        Command::Install(InstallTarget::HooksDir { dir, binary }) => binary
+            .map_or_else(std::env::current_exe, Ok)
+            .map_err(anyhow::Error::from)
+            .and_then(|bin| install::hooks_dir(&dir, &bin)),
+        Command::Install(InstallTarget::Containerd { config, wrapper }) => {
+            install::containerd(&config, &wrapper.unwrap_or_else(install::wrapper_beside_me))
+        }
         Command::Events {
             json,
             once,

@@ -2,4 +2,5 @@ pub mod doctor;
 pub mod events;
 pub mod gc;
 pub mod hook;
+pub mod install;
 pub mod status;
