@@ -51,3 +51,32 @@ pub fn fnguard_binary() -> PathBuf {
         _ => PathBuf::from("/usr/local/bin/fnguard"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    #[test]
+    fn skips_itself_when_installed_as_runc() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wrapper_dir, real_dir) = (dir.path().join("wrapper"), dir.path().join("real"));
+        fs::create_dir_all(&wrapper_dir).unwrap();
+        fs::create_dir_all(&real_dir).unwrap();
+        // This test binary stands for the wrapper, installed as `runc` first in PATH.
+        symlink(env::current_exe().unwrap(), wrapper_dir.join("runc")).unwrap();
+        let real = real_dir.join("runc");
+        fs::write(&real, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o755)).unwrap();
+        let path = env::join_paths([&wrapper_dir, &real_dir]).unwrap();
+        // SAFETY: no other test of this crate reads PATH or FNGUARD_RUNC.
+        unsafe {
+            env::remove_var("FNGUARD_RUNC");
+            env::set_var("PATH", &path);
+        }
+        assert_eq!(find().unwrap(), real);
+        unsafe { env::set_var("FNGUARD_RUNC", wrapper_dir.join("runc")) };
+        assert!(find().unwrap_err().to_string().contains("is fnguard-runc itself"));
+        unsafe { env::remove_var("FNGUARD_RUNC") };
+    }
+}
