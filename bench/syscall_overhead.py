@@ -4,8 +4,10 @@ and with a bpftrace script doing comparable per-cgroup tracing.
 
 Scenarios, each run REPEATS times, interleaved:
 - baseline: a process in a plain cgroup, no fnguard objects loaded by this bench;
-- unmanaged: the same with fnguard's objects loaded (its sys_exit program runs
-  for every syscall on the node and returns after one check);
+- unmanaged-idle: the same with fnguard's objects loaded and no container
+  managed (the syscall-exit program is then detached);
+- unmanaged: the same while another function is managed (the syscall-exit
+  program runs for every syscall on the node and returns after one check);
 - managed-audit: the process in a cgroup fnguard manages in audit mode with a
   files.deny rule, so every open is resolved to its path, judged and reported
   (within the event budget);
@@ -45,7 +47,7 @@ class Bench:
         self.cg = os.path.join(cgroup2_mount(), "fnguard-bench-syscall")
         self.env = dict(os.environ, FNGUARD_PIN_ROOT=PIN_ROOT, FNGUARD_RUN_DIR=os.path.join(self.work, "run"))
         self.bundle = os.path.join(self.work, "bundle")
-        os.makedirs(self.bundle)
+        os.makedirs(os.path.join(self.bundle, "rootfs"))
         with open(os.path.join(self.bundle, "config.json"), "w") as f:
             json.dump({"ociVersion": "1.0.2", "annotations": {
                 "fnguard.io/mode": "audit", "fnguard.io/files.deny": "/nonexistent"}}, f)
@@ -107,10 +109,32 @@ class Bench:
             sys.exit(f"bpftrace printed no {expect!r}: {counted[-300:]}")
         return ns
 
+    def managed_sleeper(self):
+        """Another function, managed for as long as the returned handle lives."""
+        cgroup = self.cgroup("sleeper")
+        proc = subprocess.Popen(["sh", "-c", f"echo $$ > {cgroup}/cgroup.procs; exec sleep 600"])
+        for _ in range(500):
+            with open(os.path.join(cgroup, "cgroup.procs")) as f:
+                if str(proc.pid) in f.read().split():
+                    break
+            time.sleep(0.01)
+        state = {"ociVersion": "1.0.2", "id": "sleeper", "status": "creating", "pid": proc.pid, "bundle": self.bundle}
+        out = subprocess.run([FNGUARD, "hook", "createRuntime"], input=json.dumps(state).encode(), env=self.env,
+                             capture_output=True)
+        if out.returncode != 0:
+            sys.exit(f"hook failed: {out.stderr.decode()}")
+        return proc
+
+    def stop_sleeper(self, proc):
+        proc.kill()
+        proc.wait()
+        subprocess.run([FNGUARD, "hook", "poststop"], env=self.env, check=True,
+                       input=json.dumps({"id": "sleeper", "bundle": self.bundle}).encode())
+
     def close(self):
         shutil.rmtree(PIN_ROOT, ignore_errors=True)
         shutil.rmtree(self.work, ignore_errors=True)
-        for name in ("plain", "managed"):
+        for name in ("plain", "managed", "sleeper"):
             try:
                 os.rmdir(os.path.join(self.cg, name))
             except OSError:
@@ -134,7 +158,8 @@ def main():
     try:
         plain, managed = b.cgroup("plain"), b.cgroup("managed")
         shutil.rmtree(PIN_ROOT, ignore_errors=True)
-        samples = {"baseline": [], "unmanaged": [], "managed-audit": [], "bpftrace": [], "tracepoint-floor": []}
+        samples = {"baseline": [], "unmanaged-idle": [], "unmanaged": [], "managed-audit": [], "bpftrace": [],
+                   "tracepoint-floor": []}
         floor = "tracepoint:raw_syscalls:sys_exit /pid == 1/ { @floor = count(); }"
         for _ in range(REPEATS):
             samples["baseline"].append(b.run_in(plain))
@@ -142,12 +167,18 @@ def main():
             samples["tracepoint-floor"].append(b.bpftrace(plain, floor, expect=""))  # attach was checked
         # From here on fnguard's objects stay loaded.
         for _ in range(REPEATS):
-            samples["unmanaged"].append(b.run_in(plain))
             samples["managed-audit"].append(b.run_in(managed, managed=True))
+            samples["unmanaged-idle"].append(b.run_in(plain))
+            sleeper = b.managed_sleeper()
+            try:
+                samples["unmanaged"].append(b.run_in(plain))
+            finally:
+                b.stop_sleeper(sleeper)
         report = {name: summary(s) for name, s in samples.items()}
         base = report["baseline"]["median"]
         report["overhead_ns"] = {name: round(report[name]["median"] - base, 1)
-                                 for name in ("unmanaged", "managed-audit", "bpftrace", "tracepoint-floor")}
+                                 for name in ("unmanaged-idle", "unmanaged", "managed-audit", "bpftrace",
+                                              "tracepoint-floor")}
         report["opens_per_run"] = OPENS
         report["other_fnguard_programs_loaded"] = "fng_sys_exit" in others
     finally:

@@ -10,6 +10,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -38,8 +39,10 @@ pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_mkdir", "f
 /// BPF-LSM programs, attached node-wide where the kernel runs them.
 pub(crate) const LSM_PROGRAMS: &[&str] = &["fng_lsm_file_open", "fng_lsm_bprm_check"];
 
-/// Sees opens at syscall exit where BPF-LSM does not run. It runs for every
-/// syscall of every task on the node, so it is attached only then.
+/// Sees opens at syscall exit where BPF-LSM does not run. Any program there
+/// sends every syscall of every task on the node through the kernel's slow
+/// exit path, so it is attached only without BPF-LSM, and only while a
+/// container is managed (see [`watch_opens`]).
 pub(crate) const SYSCALL_EXIT_PROGRAM: &str = "fng_sys_exit";
 
 const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";
@@ -61,7 +64,50 @@ pub fn is_loaded(layout: &PinLayout) -> bool {
     MAP_NAMES.iter().all(|m| layout.map(m).exists())
         && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
         && GLOBAL_PROGRAMS.iter().all(|p| attached(p))
-        && (LSM_PROGRAMS.iter().all(|p| attached(p)) || attached(SYSCALL_EXIT_PROGRAM))
+        && (LSM_PROGRAMS.iter().all(|p| attached(p)) || layout.prog(SYSCALL_EXIT_PROGRAM).exists())
+}
+
+/// Makes sure opens are watched: nothing to do under BPF-LSM; otherwise the
+/// pinned syscall-exit program is attached (once) and its link pinned.
+pub fn watch_opens(layout: &PinLayout) -> Result<(), BpfError> {
+    let link_path = layout.global_links_dir().join(SYSCALL_EXIT_PROGRAM);
+    if file_enforcement(layout) == "bpf-lsm" || link_path.exists() {
+        return Ok(());
+    }
+    let prog_path = layout.prog(SYSCALL_EXIT_PROGRAM);
+    let prog = libbpf_rs::ProgramHandle::from_pinned_path(&prog_path).map_err(BpfError::libbpf(format!(
+        "opening pinned program {}",
+        prog_path.display()
+    )))?;
+    // SAFETY: the program fd is open; a NULL name attaches a tp_btf program to its own tracepoint.
+    let rc = unsafe { libbpf_sys::bpf_raw_tracepoint_open(std::ptr::null(), prog.as_fd().as_raw_fd()) };
+    if rc < 0 {
+        return Err(BpfError::io("attaching the syscall-exit program", &prog_path)(
+            std::io::Error::from_raw_os_error(-rc),
+        ));
+    }
+    // SAFETY: rc is a fresh link fd that nothing else owns.
+    let link = unsafe { OwnedFd::from_raw_fd(rc) };
+    let c_path = CString::new(link_path.as_os_str().as_bytes()).expect("paths have no NUL");
+    // SAFETY: the link fd is open and c_path a valid C string.
+    let rc = unsafe { libbpf_sys::bpf_obj_pin(link.as_raw_fd(), c_path.as_ptr()) };
+    if rc < 0 {
+        return Err(BpfError::io("pinning link", &link_path)(
+            std::io::Error::from_raw_os_error(-rc),
+        ));
+    }
+    Ok(())
+}
+
+/// Detaches the syscall-exit program when no container needs it any more.
+/// Returns whether it was attached.
+pub fn unwatch_opens(layout: &PinLayout) -> Result<bool, BpfError> {
+    let link_path = layout.global_links_dir().join(SYSCALL_EXIT_PROGRAM);
+    if !link_path.exists() {
+        return Ok(false);
+    }
+    fs::remove_file(&link_path).map_err(BpfError::io("unpinning link", &link_path))?;
+    Ok(true)
 }
 
 /// Loads and pins the node's objects unless they are pinned already.
@@ -99,8 +145,7 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
         .map_err(BpfError::libbpf("loading the exec BPF object (verifier log above)"))?;
     publish(exec.object_mut(), layout)?;
 
-    let lsm = load_lsm(layout);
-    if let Err(reason) = &lsm {
+    if let Err(reason) = load_lsm(layout) {
         log::info!("BPF-LSM not used ({reason}); file and exec violations are stopped with SIGKILL");
     }
 
@@ -113,9 +158,6 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
         .load()
         .map_err(BpfError::libbpf("loading the file BPF object (verifier log above)"))?;
     publish(file.object_mut(), layout)?;
-    if lsm.is_err() {
-        attach_global(file.object_mut(), layout, SYSCALL_EXIT_PROGRAM)?;
-    }
 
     if !is_loaded(layout) {
         return Err(BpfError::Incomplete(format!(

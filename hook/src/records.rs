@@ -133,6 +133,19 @@ impl RecordStore {
         }
     }
 
+    /// True when no container is recorded; reads the directory, not the records.
+    pub fn is_empty(&self) -> bool {
+        fs::read_dir(&self.dir)
+            .map(|entries| {
+                !entries.flatten().any(|e| {
+                    e.file_name()
+                        .to_str()
+                        .is_some_and(|n| n.ends_with(".json") && !n.starts_with('.'))
+                })
+            })
+            .unwrap_or(true)
+    }
+
     /// Every record, sorted by container id. Unreadable files are reported, not fatal.
     pub fn list(&self) -> Result<Vec<ContainerRecord>> {
         let entries = match fs::read_dir(&self.dir) {
@@ -188,7 +201,9 @@ mod tests {
         let run = tempfile::tempdir().unwrap();
         let store = RecordStore::new(run.path());
         assert_eq!(store.list().unwrap(), vec![]);
+        assert!(store.is_empty());
         store.write(&record("b")).unwrap();
+        assert!(!store.is_empty());
         store.write(&record("a")).unwrap();
         assert_eq!(store.read("a").unwrap(), Some(record("a")));
         let ids: Vec<String> = store.list().unwrap().into_iter().map(|r| r.id).collect();

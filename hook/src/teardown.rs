@@ -9,6 +9,7 @@ use fnguard_bpf::{detach_cgroup_programs, PinLayout, PolicyMaps};
 use fnguard_policy::Policy;
 
 use crate::records::{ContainerRecord, RecordStore};
+use crate::settings::Settings;
 
 /// What a teardown removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -55,4 +56,13 @@ pub fn remove_container(pin_root: &Path, records: &RecordStore, record: &Contain
     }
     removed.record = records.retire(record)?;
     Ok(removed)
+}
+
+/// With no container left, detaches the open monitor, which otherwise costs
+/// every task on the node a slow syscall exit.
+pub fn unwatch_if_idle(settings: &Settings, records: &RecordStore) -> Result<()> {
+    if records.is_empty() && fnguard_bpf::unwatch_opens(&settings.layout())? {
+        log::info!("no managed container left: open monitor detached");
+    }
+    Ok(())
 }

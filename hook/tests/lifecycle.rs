@@ -301,3 +301,27 @@ fn a_hook_without_a_stage_takes_it_from_the_state() {
         node.leftovers()
     );
 }
+
+#[test]
+fn the_open_monitor_is_attached_only_while_a_container_is_managed() {
+    // Where BPF-LSM runs, no syscall-exit program is ever attached (vmtest).
+    let node = node("open-monitor");
+    let bundle = node
+        .bundle("watched")
+        .annotation("fnguard.io/files.deny", "/etc/secret")
+        .steps(&["touch=/shared/up", "wait=/shared/exit"])
+        .build();
+    let child = bundle.spawn();
+    node.wait_for_file("up");
+    let abi = fs::read_dir(&node.pin_root).unwrap().next().unwrap().unwrap().path();
+    let link = abi.join("links/global/fng_sys_exit");
+    let lsm = abi.join("links/global/fng_lsm_file_open").exists();
+    assert_eq!(link.exists(), !lsm, "while a container is managed");
+    fs::write(node.shared.join("exit"), b"").unwrap();
+    fnguard_testkit::RunResult::from_child(child);
+    assert!(!link.exists(), "the monitor stayed attached with no container left");
+    assert!(
+        abi.join("progs/fng_sys_exit").exists(),
+        "the program stays pinned for the next container"
+    );
+}

@@ -117,7 +117,8 @@ pub fn run(settings: &Settings) -> Result<()> {
                     );
                     report.warn(
                         "open monitoring",
-                        "sys_exit tracepoint: every syscall on the node takes the kernel's slow exit path",
+                        "sys_exit tracepoint, attached while a container is managed: then every syscall on \
+                         the node takes the kernel's slow exit path",
                     )
                 }
             }

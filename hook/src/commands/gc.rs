@@ -51,6 +51,7 @@ pub fn run(settings: &Settings) -> Result<()> {
             cleaned += 1;
         }
     }
+    crate::teardown::unwatch_if_idle(settings, &records)?;
     println!("gc: {cleaned} removed, {} live container(s) kept", live.len());
     Ok(())
 }

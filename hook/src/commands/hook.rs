@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use fnguard_bpf::{attach_cgroup_programs, ensure_loaded, LoadOutcome, PolicyMaps, ABI};
+use fnguard_bpf::{attach_cgroup_programs, ensure_loaded, watch_opens, LoadOutcome, PolicyMaps, ABI};
 use fnguard_policy::Policy;
 
 use crate::bundle::{read_annotations, read_root_path};
@@ -121,10 +121,13 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
             .with_context(|| format!("writing the policy of container {}", state.id))?;
         attach_cgroup_programs(&layout, cgroup.id, &cgroup.dir)
             .with_context(|| format!("attaching to the cgroup of container {}", state.id))?;
+        watch_opens(&layout).context("attaching the open monitor")?;
         records.write(&record)
     })();
     if let Err(error) = applied {
-        if let Err(undo) = remove_container(&settings.pin_root, &records, &record) {
+        if let Err(undo) = remove_container(&settings.pin_root, &records, &record)
+            .and_then(|_| crate::teardown::unwatch_if_idle(settings, &records))
+        {
             log::error!("undoing container {} after a failed hook: {undo:#}", state.id);
         }
         return Err(error);
@@ -147,5 +150,5 @@ fn poststop(settings: &Settings, state: &HookState) -> Result<()> {
     };
     let removed = remove_container(&settings.pin_root, &records, &record)?;
     log::info!("container {} stopped: removed {removed}", state.id);
-    Ok(())
+    crate::teardown::unwatch_if_idle(settings, &records)
 }
