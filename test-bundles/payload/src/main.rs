@@ -18,6 +18,8 @@
 //!   exec=PATH[:ARG..] run PATH as a child; `ok` or `exit-N` / `signal-N`
 //!   flood=PATH:N      open and close PATH N times
 //!   bench-open=PATH:N like flood, then prints `bench-open ns_per_open=X`
+//!   bench-connect=ADDR:N  N TCP connects to ADDR (each on a new socket),
+//!                     then prints `bench-connect ns_per_connect=X errno=E`
 //!   touch=PATH        create a file (tell the test we got here)
 //!   wait=PATH         wait up to 30 s for a file to exist
 //!   sleep=MS          sleep
@@ -127,6 +129,23 @@ fn run_step(step: &str) -> io::Result<()> {
                 (None, Some(signal)) => Err(io::Error::other(format!("signal-{signal}"))),
                 _ => Err(io::Error::other("unknown status")),
             }
+        }
+        "bench-connect" => {
+            let (target, n) = arg.rsplit_once(':').ok_or_else(|| invalid("ADDR:N"))?;
+            let target = addr(target)?;
+            let n: u64 = n.parse().map_err(|_| invalid("N"))?;
+            let mut last = String::from("ok");
+            let start = Instant::now();
+            for _ in 0..n {
+                if let Err(e) = TcpStream::connect_timeout(&target, Duration::from_millis(100)) {
+                    last = errno_name(&e);
+                }
+            }
+            println!(
+                "bench-connect ns_per_connect={:.1} errno={last}",
+                start.elapsed().as_nanos() as f64 / n.max(1) as f64
+            );
+            Ok(())
         }
         "flood" | "bench-open" => {
             let (path, n) = pair(arg)?;

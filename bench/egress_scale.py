@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""connect() cost under egress policies of 1, 100 and 10,000 CIDRs: a
+function in a managed cgroup makes CONNECTS TCP connects to an address its
+policy does not allow; each fails with EPERM in the cgroup connect4
+program after one longest-prefix lookup. Each run checks the errno.
+Prints a JSON report."""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchlib import FNGUARD, PAYLOAD, cgroup2_mount
+
+PIN_ROOT = "/sys/fs/bpf/fnguard-bench-egress"
+CONNECTS = int(os.environ.get("BENCH_CONNECTS", "50000"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+SIZES = (1, 100, 10000)
+
+
+def policy(n):
+    return ",".join(f"10.{i // 256}.{i % 256}.0/24:443/tcp" for i in range(n))
+
+
+def run(work, env, n, cg):
+    bundle = os.path.join(work, f"bundle-{n}")
+    os.makedirs(os.path.join(bundle, "rootfs"), exist_ok=True)
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump({"ociVersion": "1.0.2", "annotations": {"fnguard.io/egress": policy(n)}}, f)
+    go = os.path.join(work, f"go-{time.monotonic_ns()}")
+    script = (f"echo $$ > {cg}/cgroup.procs; while [ ! -e {go} ]; do sleep 0.01; done; "
+              f"exec {PAYLOAD} bench-connect=127.0.0.3:9:{CONNECTS}")
+    proc = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, text=True)
+    for _ in range(500):
+        with open(os.path.join(cg, "cgroup.procs")) as f:
+            if str(proc.pid) in f.read().split():
+                break
+        time.sleep(0.01)
+    state = {"ociVersion": "1.0.2", "id": f"egress-{n}", "status": "creating", "pid": proc.pid, "bundle": bundle}
+    out = subprocess.run([FNGUARD, "hook", "createRuntime"], input=json.dumps(state).encode(), env=env,
+                         capture_output=True)
+    if out.returncode != 0:
+        sys.exit(f"hook failed: {out.stderr.decode()}")
+    open(go, "w").close()
+    output, _ = proc.communicate()
+    subprocess.run([FNGUARD, "hook", "poststop"], env=env, check=True, capture_output=True,
+                   input=json.dumps({"id": f"egress-{n}", "bundle": bundle}).encode())
+    for line in output.splitlines():
+        if line.startswith("bench-connect "):
+            fields = dict(f.split("=", 1) for f in line.split()[1:])
+            if fields["errno"] != "EPERM":
+                sys.exit(f"{n} CIDRs: connect ended with {fields['errno']}, not EPERM")
+            return float(fields["ns_per_connect"])
+    sys.exit(f"payload printed no figure: {output!r}")
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="fnguard-bench-egress-")
+    cg = os.path.join(cgroup2_mount(), "fnguard-bench-egress")
+    os.makedirs(cg, exist_ok=True)
+    env = dict(os.environ, FNGUARD_PIN_ROOT=PIN_ROOT, FNGUARD_RUN_DIR=os.path.join(work, "run"))
+    try:
+        samples = {n: [] for n in SIZES}
+        for _ in range(REPEATS):
+            for n in SIZES:
+                samples[n].append(run(work, env, n, cg))
+        report = {f"{n} CIDRs": {"n": len(s), "min": round(min(s), 1), "median": round(statistics.median(s), 1),
+                                 "max": round(max(s), 1)} for n, s in samples.items()}
+        report["connects_per_run"] = CONNECTS
+    finally:
+        shutil.rmtree(PIN_ROOT, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            os.rmdir(cg)
+        except OSError:
+            pass
+    json.dump(report, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
