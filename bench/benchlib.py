@@ -15,3 +15,29 @@ def cgroup2_mount():
             if fields[2] == "cgroup2":
                 return fields[1]
     sys.exit("no cgroup2 mount")
+
+
+def start_in_cgroup(cgroup, script, **popen):
+    """Runs `sh -c script` with the shell moved into `cgroup` first; returns
+    once the kernel shows it there, so a hook can be run for its pid."""
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(["sh", "-c", f"echo $$ > {cgroup}/cgroup.procs; {script}"], **popen)
+    for _ in range(500):
+        with open(os.path.join(cgroup, "cgroup.procs")) as f:
+            if str(proc.pid) in f.read().split():
+                return proc
+        time.sleep(0.01)
+    proc.kill()
+    sys.exit(f"pid {proc.pid} never appeared in {cgroup}")
+
+
+def run_hook(env, stage, state):
+    """Runs `fnguard hook STAGE` with the OCI state; exits the benchmark on failure."""
+    import json
+    import subprocess
+
+    out = subprocess.run([FNGUARD, "hook", stage], input=json.dumps(state).encode(), env=env, capture_output=True)
+    if out.returncode != 0:
+        sys.exit(f"hook {stage} failed: {out.stderr.decode()}")

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import FNGUARD, PAYLOAD, cgroup2_mount
+from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, run_hook, start_in_cgroup
 
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-egress"
 CONNECTS = int(os.environ.get("BENCH_CONNECTS", "50000"))
@@ -31,19 +31,10 @@ def run(work, env, n, cg):
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump({"ociVersion": "1.0.2", "annotations": {"fnguard.io/egress": policy(n)}}, f)
     go = os.path.join(work, f"go-{time.monotonic_ns()}")
-    script = (f"echo $$ > {cg}/cgroup.procs; while [ ! -e {go} ]; do sleep 0.01; done; "
-              f"exec {PAYLOAD} bench-connect=127.0.0.3:9:{CONNECTS}")
-    proc = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, text=True)
-    for _ in range(500):
-        with open(os.path.join(cg, "cgroup.procs")) as f:
-            if str(proc.pid) in f.read().split():
-                break
-        time.sleep(0.01)
-    state = {"ociVersion": "1.0.2", "id": f"egress-{n}", "status": "creating", "pid": proc.pid, "bundle": bundle}
-    out = subprocess.run([FNGUARD, "hook", "createRuntime"], input=json.dumps(state).encode(), env=env,
-                         capture_output=True)
-    if out.returncode != 0:
-        sys.exit(f"hook failed: {out.stderr.decode()}")
+    script = f"while [ ! -e {go} ]; do sleep 0.01; done; exec {PAYLOAD} bench-connect=127.0.0.3:9:{CONNECTS}"
+    proc = start_in_cgroup(cg, script, stdout=subprocess.PIPE, text=True)
+    run_hook(env, "createRuntime",
+             {"ociVersion": "1.0.2", "id": f"egress-{n}", "status": "creating", "pid": proc.pid, "bundle": bundle})
     open(go, "w").close()
     output, _ = proc.communicate()
     subprocess.run([FNGUARD, "hook", "poststop"], env=env, check=True, capture_output=True,

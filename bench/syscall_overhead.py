@@ -27,7 +27,8 @@ import sys
 import tempfile
 import time
 
-from benchlib import FNGUARD, PAYLOAD, ROOT, cgroup2_mount
+from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, run_hook, start_in_cgroup
+
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-syscall"
 OPENS = int(os.environ.get("BENCH_OPENS", "1000000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
@@ -61,20 +62,11 @@ class Bench:
         """Starts a shell in the cgroup that execs the payload once told to:
         fnguard judges a function from its first exec on."""
         go = os.path.join(self.work, f"go-{time.monotonic_ns()}")
-        script = (f'echo $$ > {cgroup}/cgroup.procs; while [ ! -e {go} ]; do sleep 0.01; done; '
-                  f'exec {PAYLOAD} bench-open={TARGET}:{OPENS}')
-        proc = subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, text=True)
-        for _ in range(500):
-            with open(os.path.join(cgroup, "cgroup.procs")) as f:
-                if str(proc.pid) in f.read().split():
-                    break
-            time.sleep(0.01)
+        script = f'while [ ! -e {go} ]; do sleep 0.01; done; exec {PAYLOAD} bench-open={TARGET}:{OPENS}'
+        proc = start_in_cgroup(cgroup, script, stdout=subprocess.PIPE, text=True)
         if managed:
-            state = {"ociVersion": "1.0.2", "id": "bench", "status": "creating", "pid": proc.pid, "bundle": self.bundle}
-            out = subprocess.run([FNGUARD, "hook", "createRuntime"], input=json.dumps(state).encode(),
-                                 env=self.env, capture_output=True)
-            if out.returncode != 0:
-                sys.exit(f"hook failed: {out.stderr.decode()}")
+            run_hook(self.env, "createRuntime",
+                     {"ociVersion": "1.0.2", "id": "bench", "status": "creating", "pid": proc.pid, "bundle": self.bundle})
         open(go, "w").close()
         output, _ = proc.communicate()
         if managed:
@@ -111,18 +103,9 @@ class Bench:
 
     def managed_sleeper(self):
         """Another function, managed for as long as the returned handle lives."""
-        cgroup = self.cgroup("sleeper")
-        proc = subprocess.Popen(["sh", "-c", f"echo $$ > {cgroup}/cgroup.procs; exec sleep 600"])
-        for _ in range(500):
-            with open(os.path.join(cgroup, "cgroup.procs")) as f:
-                if str(proc.pid) in f.read().split():
-                    break
-            time.sleep(0.01)
-        state = {"ociVersion": "1.0.2", "id": "sleeper", "status": "creating", "pid": proc.pid, "bundle": self.bundle}
-        out = subprocess.run([FNGUARD, "hook", "createRuntime"], input=json.dumps(state).encode(), env=self.env,
-                             capture_output=True)
-        if out.returncode != 0:
-            sys.exit(f"hook failed: {out.stderr.decode()}")
+        proc = start_in_cgroup(self.cgroup("sleeper"), "exec sleep 600")
+        run_hook(self.env, "createRuntime",
+                 {"ociVersion": "1.0.2", "id": "sleeper", "status": "creating", "pid": proc.pid, "bundle": self.bundle})
         return proc
 
     def stop_sleeper(self, proc):
