@@ -4,8 +4,8 @@ and with a bpftrace script doing comparable per-cgroup tracing.
 
 Scenarios, each run REPEATS times, interleaved:
 - baseline: a process in a plain cgroup while no container is managed (from
-  the second repetition on fnguard's objects are loaded, but its
-  syscall-exit program is detached when no container is managed);
+  the second repetition on fnguard's objects are loaded, but `fnguard gc`
+  has detached the syscall-exit program of the idle node);
 - unmanaged: the same while another function is managed (the syscall-exit
   program runs for every syscall on the node and returns after one check);
 - managed-audit: the process in a cgroup fnguard manages in audit mode with a
@@ -151,6 +151,8 @@ def main():
         # Every scenario in every repetition, so drift of this shared machine
         # hits them alike.
         for _ in range(REPEATS):
+            # Idle node: gc detaches the open monitor the last run attached.
+            subprocess.run([FNGUARD, "gc"], env=b.env, check=True, capture_output=True)
             samples["baseline"].append(b.run_in(plain))
             samples["bpftrace"].append(b.bpftrace(plain))
             samples["tracepoint-floor"].append(b.bpftrace(plain, floor, expect=""))  # attach was checked

@@ -41,8 +41,8 @@ pub(crate) const LSM_PROGRAMS: &[&str] = &["fng_lsm_file_open", "fng_lsm_bprm_ch
 
 /// Sees opens at syscall exit where BPF-LSM does not run. Any program there
 /// sends every syscall of every task on the node through the kernel's slow
-/// exit path, so it is attached only without BPF-LSM, and only while a
-/// container is managed (see [`watch_opens`]).
+/// exit path, so it is attached only without BPF-LSM, by the first managed
+/// container, and detached by `fnguard gc` once none is (see [`watch_opens`]).
 pub(crate) const SYSCALL_EXIT_PROGRAM: &str = "fng_sys_exit";
 
 const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";

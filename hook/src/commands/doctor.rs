@@ -117,8 +117,8 @@ pub fn run(settings: &Settings) -> Result<()> {
                     );
                     report.warn(
                         "open monitoring",
-                        "sys_exit tracepoint, attached while a container is managed: then every syscall on \
-                         the node takes the kernel's slow exit path",
+                        "sys_exit tracepoint, attached by the first managed container until `fnguard gc` finds \
+                         the node idle: meanwhile every syscall on the node takes the kernel's slow exit path",
                     )
                 }
             }

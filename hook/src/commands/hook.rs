@@ -125,9 +125,7 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
         records.write(&record)
     })();
     if let Err(error) = applied {
-        if let Err(undo) = remove_container(&settings.pin_root, &records, &record)
-            .and_then(|_| crate::teardown::unwatch_if_idle(settings, &records))
-        {
+        if let Err(undo) = remove_container(&settings.pin_root, &records, &record) {
             log::error!("undoing container {} after a failed hook: {undo:#}", state.id);
         }
         return Err(error);
@@ -150,5 +148,7 @@ fn poststop(settings: &Settings, state: &HookState) -> Result<()> {
     };
     let removed = remove_container(&settings.pin_root, &records, &record)?;
     log::info!("container {} stopped: removed {removed}", state.id);
-    crate::teardown::unwatch_if_idle(settings, &records)
+    // The open monitor stays attached: detaching and attaching it again costs
+    // each short-lived function milliseconds. `fnguard gc` detaches it when idle.
+    Ok(())
 }
