@@ -87,3 +87,8 @@ sed 's/^/   /' "$WORK/events.log"
 bold "7. After the container stopped, poststop removed its links, map entries and record"
 "$FNGUARD" status | sed 's/^/   /'
 echo "   node objects stay pinned for the next function: $(ls -d /sys/fs/bpf/fnguard/*/)"
+
+bold "8. fnguard gc on the now idle node (detaches the open monitor until the next function)"
+"$FNGUARD" gc | sed 's/^/   /'
+echo "   fnguard doctor says what this kernel offers:"
+"$FNGUARD" doctor | sed 's/^/   /' || true

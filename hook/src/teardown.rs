@@ -61,9 +61,7 @@ pub fn remove_container(pin_root: &Path, records: &RecordStore, record: &Contain
 /// With no container left, detaches the open monitor, which otherwise costs
 /// every task on the node a slow syscall exit. Run by `fnguard gc`, not by
 /// poststop: re-attaching it for the next function costs milliseconds.
-pub fn unwatch_if_idle(settings: &Settings, records: &RecordStore) -> Result<()> {
-    if records.is_empty() && fnguard_bpf::unwatch_opens(&settings.layout())? {
-        log::info!("no managed container left: open monitor detached");
-    }
-    Ok(())
+/// Returns whether it was detached.
+pub fn unwatch_if_idle(settings: &Settings, records: &RecordStore) -> Result<bool> {
+    Ok(records.is_empty() && fnguard_bpf::unwatch_opens(&settings.layout())?)
 }

@@ -51,7 +51,9 @@ pub fn run(settings: &Settings) -> Result<()> {
             cleaned += 1;
         }
     }
-    crate::teardown::unwatch_if_idle(settings, &records)?;
+    if crate::teardown::unwatch_if_idle(settings, &records)? {
+        println!("detached the syscall-exit open monitor: no container is managed");
+    }
     println!("gc: {cleaned} removed, {} live container(s) kept", live.len());
     Ok(())
 }
