@@ -35,11 +35,8 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 		stats->first_exec_ns = bpf_ktime_get_ns();
 
 	judge_exec(buf, policy, cgid, file, &j);
-	if (j.violation) {
-		__sync_fetch_and_add(&stats->exec_violations, 1);
-		if (!(policy->flags & FNG_F_AUDIT))
-			kill_current();
-	}
+	if (j.violation)
+		kill_on_violation(&stats->exec_violations, policy);
 	if (should_report(stats, policy, cgid, j.violation))
 		emit_exec_event(buf, stats, policy, cgid, &j, FNG_MECH_SIGKILL, task, bprm);
 	return 0;

@@ -63,11 +63,8 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	__sync_fetch_and_add(&stats->opens, 1);
 
 	judge_open(buf, policy, cgid, file, &j);
-	if (j.violation) {
-		__sync_fetch_and_add(&stats->open_violations, 1);
-		if (!(policy->flags & FNG_F_AUDIT))
-			kill_current();
-	}
+	if (j.violation)
+		kill_on_violation(&stats->open_violations, policy);
 	if (should_report(stats, policy, cgid, j.violation))
 		emit_open_event(buf, stats, policy, cgid, &j, FNG_MECH_SIGKILL, nr, ret);
 	return 0;

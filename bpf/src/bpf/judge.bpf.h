@@ -119,6 +119,15 @@ static __always_inline void set_verdict(struct fng_event_header *hdr, const stru
 	}
 }
 
+/* Counts a violation and, in enforce mode, kills the current process before
+ * it returns to user space (the fallback where BPF-LSM does not run). */
+static __always_inline void kill_on_violation(__u64 *violations, const struct fng_cg_policy *policy)
+{
+	__sync_fetch_and_add(violations, 1);
+	if (!(policy->flags & FNG_F_AUDIT))
+		kill_current();
+}
+
 /* True when the event must be sent: a stopped violation always, anything
  * else within the cgroup's event budget. */
 static __always_inline int should_report(struct fng_cg_stats *stats, const struct fng_cg_policy *policy,
