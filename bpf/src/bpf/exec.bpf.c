@@ -16,19 +16,14 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 {
 	struct fng_judgement j = {};
 	struct fng_cg_policy *policy;
-	struct fng_cg_stats *stats;
+	struct fng_cg_stats *stats = NULL;
 	struct file *file;
-	__u32 zero = 0;
 	__u64 cgid = 0;
-	char *buf;
+	char *buf = NULL;
 
-	policy = managed_policy(&cgid);
-	if (!policy)
-		return 0;
-	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
-	buf = bpf_map_lookup_elem(&fng_scratch, &zero);
+	policy = current_policy(&cgid, &stats, &buf);
 	file = BPF_CORE_READ(bprm, file);
-	if (!stats || !buf || !file)
+	if (!policy || !file)
 		return 0;
 	__sync_fetch_and_add(&stats->execs, 1);
 	if (!stats->first_exec_ns)

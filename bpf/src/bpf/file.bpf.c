@@ -37,12 +37,11 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct fng_judgement j = {};
 	struct fng_cg_policy *policy;
-	struct fng_cg_stats *stats;
+	struct fng_cg_stats *stats = NULL;
 	struct file *file;
-	__u32 zero = 0;
 	__u64 cgid = 0;
 	long nr;
-	char *buf;
+	char *buf = NULL;
 
 	if (ret < 0)
 		return 0;
@@ -50,15 +49,13 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	if (nr != FNG_NR_OPENAT && nr != FNG_NR_OPEN && nr != FNG_NR_OPENAT2 && nr != FNG_NR_CREAT &&
 	    nr != FNG_NR_OPEN_BY_HANDLE_AT)
 		return 0;
-	policy = managed_policy(&cgid);
-	if (!policy)
-		return 0;
-	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
-	buf = bpf_map_lookup_elem(&fng_scratch, &zero);
-	file = fd_file(ret);
+	policy = current_policy(&cgid, &stats, &buf);
 	/* Until the function's first exec the runtime's init sets the container
 	 * up; the policy is the function's, not the runtime's. */
-	if (!stats || !buf || !file || !stats->first_exec_ns)
+	if (!policy || !stats->first_exec_ns)
+		return 0;
+	file = fd_file(ret);
+	if (!file)
 		return 0;
 	__sync_fetch_and_add(&stats->opens, 1);
 

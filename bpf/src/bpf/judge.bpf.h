@@ -62,6 +62,22 @@ __noinline __u8 exec_violation(__u32 flags, __u64 rule, __u32 truncated)
 	return FNG_RULE_NONE;
 }
 
+/* The managed policy of the current task with its counters and scratch
+ * space, or NULL. */
+static __always_inline struct fng_cg_policy *current_policy(__u64 *cgid, struct fng_cg_stats **stats, char **buf)
+{
+	struct fng_cg_policy *policy = managed_policy(cgid);
+	__u32 zero = 0;
+
+	if (!policy)
+		return NULL;
+	*stats = bpf_map_lookup_elem(&fng_stats, cgid);
+	*buf = bpf_map_lookup_elem(&fng_scratch, &zero);
+	if (!*stats || !*buf)
+		return NULL;
+	return policy;
+}
+
 /* FNG_ACCESS_* bits of an open file. */
 static __always_inline __u8 file_access(struct file *file)
 {

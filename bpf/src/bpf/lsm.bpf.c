@@ -16,22 +16,6 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define FNG_EPERM 1
 
-/* The managed policy of the current task with its counters and scratch
- * space, or NULL. */
-static __always_inline struct fng_cg_policy *current_policy(__u64 *cgid, struct fng_cg_stats **stats, char **buf)
-{
-	struct fng_cg_policy *policy = managed_policy(cgid);
-	__u32 zero = 0;
-
-	if (!policy)
-		return NULL;
-	*stats = bpf_map_lookup_elem(&fng_stats, cgid);
-	*buf = bpf_map_lookup_elem(&fng_scratch, &zero);
-	if (!*stats || !*buf)
-		return NULL;
-	return policy;
-}
-
 /* The syscall the current task is in (opens also come from io_uring workers). */
 static __always_inline __u32 current_syscall(void)
 {
