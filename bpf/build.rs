@@ -8,20 +8,30 @@ use std::path::PathBuf;
 use libbpf_cargo::SkeletonBuilder;
 use sha2::{Digest, Sha256};
 
-const CONCERNS: &[&str] = &["net", "exec", "file", "lsm"];
+/// Objects built: (name, source concern, extra clang arguments).
+/// `file` reads kernel objects with plain loads through bpf_rdonly_cast
+/// (kernel 6.2 on); `file_compat` is the same program with CO-RE probe
+/// reads, loaded where the kernel lacks that kfunc.
+const OBJECTS: &[(&str, &str, &[&str])] = &[
+    ("net", "net", &[]),
+    ("exec", "exec", &[]),
+    ("file", "file", &["-DFNG_BTF_CAST"]),
+    ("file_compat", "file", &[]),
+    ("lsm", "lsm", &[]),
+];
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
     let mut abi = Sha256::new();
-    for concern in CONCERNS {
+    for (name, concern, extra) in OBJECTS {
         let source = format!("src/bpf/{concern}.bpf.c");
-        let obj = out_dir.join(format!("{concern}.bpf.o"));
+        let obj = out_dir.join(format!("{name}.bpf.o"));
         SkeletonBuilder::new()
             .source(&source)
             .obj(&obj)
-            .clang_args(["-I", "src/bpf", "-Wall", "-Werror"])
-            .build_and_generate(out_dir.join(format!("{concern}.skel.rs")))
-            .unwrap_or_else(|e| panic!("building {source}: {e:#}"));
+            .clang_args(["-I", "src/bpf", "-Wall", "-Werror"].iter().chain(extra.iter()))
+            .build_and_generate(out_dir.join(format!("{name}.skel.rs")))
+            .unwrap_or_else(|e| panic!("building {name} from {source}: {e:#}"));
         abi.update(fs::read(&obj).expect("compiled object exists"));
         println!("cargo:rerun-if-changed={source}");
     }

@@ -23,11 +23,15 @@ mod skel {
     mod file {
         include!(concat!(env!("OUT_DIR"), "/file.skel.rs"));
     }
+    mod file_compat {
+        include!(concat!(env!("OUT_DIR"), "/file_compat.skel.rs"));
+    }
     mod lsm {
         include!(concat!(env!("OUT_DIR"), "/lsm.skel.rs"));
     }
     pub use exec::ExecSkelBuilder;
     pub use file::FileSkelBuilder;
+    pub use file_compat::FileCompatSkelBuilder;
     pub use lsm::LsmSkelBuilder;
     pub use net::NetSkelBuilder;
 }
@@ -35,6 +39,6 @@ mod skel {
 pub use cgroup_link::{attach_cgroup_programs, detach_cgroup_programs, pinned_link_cgroups};
 pub use error::BpfError;
 pub use events::{Event, EventReader, ExecEvent, Header, NetEvent, OpenEvent, StopEvent, ThrottledEvent};
-pub use node::{ensure_loaded, file_enforcement, is_loaded, unwatch_opens, watch_opens, LoadOutcome};
+pub use node::{ensure_loaded, file_enforcement, is_loaded, unwatch_opens, watch_opens, LoadOutcome, OPEN_MONITOR_ENV};
 pub use paths::{PinLayout, ABI};
 pub use policy_maps::{monotonic_ns, CgroupStats, FileId, PolicyMaps};

@@ -20,7 +20,11 @@ use libbpf_rs::{MapCore, Object, OpenObject};
 use crate::cgroup_link::CGROUP_PROGRAMS;
 use crate::error::BpfError;
 use crate::paths::PinLayout;
-use crate::skel::{ExecSkelBuilder, FileSkelBuilder, LsmSkelBuilder, NetSkelBuilder};
+use crate::skel::{ExecSkelBuilder, FileCompatSkelBuilder, FileSkelBuilder, LsmSkelBuilder, NetSkelBuilder};
+
+/// `probe-read` selects the open monitor build for kernels before 6.2
+/// where it would load anyway; read at the node's first load.
+pub const OPEN_MONITOR_ENV: &str = "FNGUARD_OPEN_MONITOR";
 
 /// Maps every object shares, pinned under `maps/`.
 pub(crate) const MAP_NAMES: &[&str] = &[
@@ -135,29 +139,22 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     pin_shared_maps(net.object_mut(), layout)?;
     publish(net.object_mut(), layout)?;
 
-    let mut exec_storage = MaybeUninit::uninit();
-    let mut open = ExecSkelBuilder::default()
-        .open(&mut exec_storage)
-        .map_err(BpfError::libbpf("opening the exec BPF object"))?;
-    reuse_shared_maps(open.open_object_mut(), layout)?;
-    let mut exec = open
-        .load()
-        .map_err(BpfError::libbpf("loading the exec BPF object (verifier log above)"))?;
-    publish(exec.object_mut(), layout)?;
+    load_reusing_maps(ExecSkelBuilder::default(), "exec", layout)?;
 
     if let Err(reason) = load_lsm(layout) {
         log::info!("BPF-LSM not used ({reason}); file and exec violations are stopped with SIGKILL");
     }
 
-    let mut file_storage = MaybeUninit::uninit();
-    let mut open = FileSkelBuilder::default()
-        .open(&mut file_storage)
-        .map_err(BpfError::libbpf("opening the file BPF object"))?;
-    reuse_shared_maps(open.open_object_mut(), layout)?;
-    let mut file = open
-        .load()
-        .map_err(BpfError::libbpf("loading the file BPF object (verifier log above)"))?;
-    publish(file.object_mut(), layout)?;
+    // The plain-load build of the open monitor needs bpf_rdonly_cast (6.2 on);
+    // older kernels get the probe-read build of the same program.
+    let fast = match std::env::var(OPEN_MONITOR_ENV).as_deref() {
+        Ok("probe-read") => Err("chosen by the environment".to_string()),
+        _ => quietly(|| load_reusing_maps(FileSkelBuilder::default(), "file", layout)).map_err(|e| e.to_string()),
+    };
+    if let Err(why) = fast {
+        log::debug!("open monitor with plain loads not used ({why}); loading the probe-read build");
+        load_reusing_maps(FileCompatSkelBuilder::default(), "file (probe-read)", layout)?;
+    }
 
     if !is_loaded(layout) {
         return Err(BpfError::Incomplete(format!(
@@ -197,13 +194,7 @@ fn load_lsm(layout: &PinLayout) -> Result<(), String> {
     reuse_shared_maps(open.open_object_mut(), layout).map_err(|e| e.to_string())?;
     // A refusal is expected on many kernels and reported by the caller; keep
     // libbpf's verifier dump out of the runtime's output unless debugging.
-    let quiet = !log::log_enabled!(log::Level::Debug);
-    let print = if quiet { libbpf_rs::set_print(None) } else { None };
-    let loaded = open.load();
-    if quiet {
-        libbpf_rs::set_print(print);
-    }
-    let mut lsm = loaded.map_err(|e| format!("the kernel refused the LSM programs: {e}"))?;
+    let mut lsm = quietly(|| open.load()).map_err(|e| format!("the kernel refused the LSM programs: {e}"))?;
     publish(lsm.object_mut(), layout).map_err(|e| {
         for prog in LSM_PROGRAMS {
             let _ = fs::remove_file(layout.global_links_dir().join(prog));
@@ -211,6 +202,36 @@ fn load_lsm(layout: &PinLayout) -> Result<(), String> {
         }
         e.to_string()
     })
+}
+
+/// Runs `load` with libbpf's output (verifier dumps) silenced, unless
+/// debugging: for loads whose refusal is expected on some kernels and
+/// handled by the caller.
+fn quietly<T>(load: impl FnOnce() -> T) -> T {
+    let quiet = !log::log_enabled!(log::Level::Debug);
+    let print = if quiet { libbpf_rs::set_print(None) } else { None };
+    let result = load();
+    if quiet {
+        libbpf_rs::set_print(print);
+    }
+    result
+}
+
+/// Opens and loads an object that reuses the pinned shared maps, then pins
+/// its programs and attaches its node-wide ones.
+fn load_reusing_maps<B>(builder: B, what: &str, layout: &PinLayout) -> Result<(), BpfError>
+where
+    B: for<'obj> SkelBuilder<'obj>,
+{
+    let mut storage = MaybeUninit::uninit();
+    let mut open = builder
+        .open(&mut storage)
+        .map_err(BpfError::libbpf(format!("opening the {what} BPF object")))?;
+    reuse_shared_maps(open.open_object_mut(), layout)?;
+    let mut loaded = open.load().map_err(BpfError::libbpf(format!(
+        "loading the {what} BPF object (verifier log above)"
+    )))?;
+    publish(loaded.object_mut(), layout)
 }
 
 fn pin_shared_maps(object: &mut Object, layout: &PinLayout) -> Result<(), BpfError> {

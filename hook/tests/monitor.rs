@@ -145,6 +145,55 @@ fn every_bypass_trick_is_killed_in_enforce_mode_before_the_content_is_read() {
 }
 
 #[test]
+fn the_probe_read_build_of_the_open_monitor_judges_alike() {
+    // What kernels before 6.2 load: same verdicts, same paths.
+    let compat = node("monitor-probe-read").with_hook_env("FNGUARD_OPEN_MONITOR=probe-read");
+    let follower = compat.follow_events();
+    for (name, steps) in tricks()
+        .into_iter()
+        .filter(|(n, _)| ["dotdot", "symlink", "hardlink"].contains(n))
+    {
+        let run = run_trick(&compat, "enforce", name, &steps);
+        assert_eq!(run.code, Some(137), "{name}: not killed: {run:?}");
+        assert!(!run.stdout.contains("TOP-SECRET"), "{name}: {}", run.stdout);
+    }
+    let allowed = compat
+        .bundle("probe-read-allowed")
+        .annotation("fnguard.io/files.deny", "/etc/secret")
+        .file("/etc/config", b"fine")
+        .steps(&["cat=/etc/config"])
+        .build()
+        .run();
+    assert!(allowed.success && allowed.stdout.contains("fine"), "{allowed:?}");
+    let events = follower.stop();
+    let denied: Vec<&str> = of_kind(&events, "file.open")
+        .into_iter()
+        .filter(|e| e["verdict"] == "denied")
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(denied, ["/etc/secret", "/etc/secret", "/shared/alias"], "{events:#?}");
+    assert_eq!(opens_of(&events, "/etc/config").len(), 1, "{events:#?}");
+
+    // And it is the probe-read build that ran: every field read is a helper call.
+    let default_build = node("monitor-plain-loads");
+    let plain = default_build
+        .bundle("plain-loads")
+        .annotation("fnguard.io/files.deny", "/etc/secret")
+        .steps(&["cat=/etc/hostname"])
+        .build()
+        .run();
+    assert!(plain.success, "{plain:?}");
+    let (probe_reads, plain) = (
+        compat.helper_calls("fng_sys_exit", "bpf_probe_read_kernel"),
+        default_build.helper_calls("fng_sys_exit", "bpf_probe_read_kernel"),
+    );
+    assert!(
+        probe_reads > 2 * plain,
+        "probe-read build {probe_reads} reads, default {plain}"
+    );
+}
+
+#[test]
 fn every_bypass_trick_is_reported_in_audit_mode() {
     let node = node("monitor-audit");
     let follower = node.follow_events();

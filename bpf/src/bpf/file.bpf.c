@@ -45,7 +45,7 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 
 	if (ret < 0)
 		return 0;
-	nr = BPF_CORE_READ(regs, orig_ax);
+	nr = regs->orig_ax;
 	if (nr != FNG_NR_OPENAT && nr != FNG_NR_OPEN && nr != FNG_NR_OPENAT2 && nr != FNG_NR_CREAT &&
 	    nr != FNG_NR_OPEN_BY_HANDLE_AT)
 		return 0;

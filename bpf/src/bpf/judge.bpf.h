@@ -81,7 +81,7 @@ static __always_inline struct fng_cg_policy *current_policy(__u64 *cgid, struct 
 /* FNG_ACCESS_* bits of an open file. */
 static __always_inline __u8 file_access(struct file *file)
 {
-	unsigned int f_mode = BPF_CORE_READ(file, f_mode);
+	unsigned int f_mode = FNG_READ(struct file, file, f_mode);
 	__u8 access = 0;
 
 	if (f_mode & FNG_FMODE_READ)

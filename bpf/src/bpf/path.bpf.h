@@ -5,6 +5,15 @@
 
 #include "common.bpf.h"
 
+#ifdef FNG_BTF_CAST
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+/* A field of a kernel object as a plain load: bpf_rdonly_cast costs nothing
+ * (the verifier turns it into a move) and faults read as zero. */
+#define FNG_READ(type, p, field) (((type *)bpf_rdonly_cast((p), bpf_core_type_id_kernel(type)))->field)
+#else
+#define FNG_READ(type, p, field) BPF_CORE_READ((type *)(p), field)
+#endif
+
 /* Deepest path (components plus mount crossings) resolved; deeper is flagged. */
 #define FNG_MAX_COMPONENTS 256
 #define FNG_NAME_MAX 255
@@ -34,7 +43,6 @@ static long walk_step(__u32 index, struct fng_walk *w)
 {
 	char *buf = w->buf;
 	struct dentry *parent;
-	struct qstr name;
 	__u32 len, pos;
 
 	/* Locals: CO-RE reads must start from kernel types, not from w. */
@@ -49,29 +57,28 @@ static long walk_step(__u32 index, struct fng_walk *w)
 		return 1;
 	}
 	if (dentry == w->mnt_root) {
-		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		struct mount *up = FNG_READ(struct mount, mnt, mnt_parent);
 
 		if (up == mnt) {
 			/* The global root: the file lies outside the task's root. */
 			w->truncated = 0;
 			return 1;
 		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->dentry = FNG_READ(struct mount, mnt, mnt_mountpoint);
 		w->mnt = up;
 		w->vfsmnt = (struct vfsmount *)((char *)up + bpf_core_field_offset(struct mount, mnt));
-		w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
+		w->mnt_root = FNG_READ(struct mount, up, mnt.mnt_root);
 		return 0;
 	}
-	name = BPF_CORE_READ(dentry, d_name);
-	len = name.len & FNG_NAME_MAX;
+	len = FNG_READ(struct dentry, dentry, d_name.len) & FNG_NAME_MAX;
 	pos = *(__u32 *)&buf[FNG_SCRATCH_POS];
 	if (len + 1 > pos)
 		return 1;
 	pos -= len + 1;
 	buf[pos & (FNG_PATH_MAX - 1)] = '/';
-	bpf_probe_read_kernel(&buf[(pos + 1) & (FNG_PATH_MAX - 1)], len, name.name);
+	bpf_probe_read_kernel(&buf[(pos + 1) & (FNG_PATH_MAX - 1)], len, FNG_READ(struct dentry, dentry, d_name.name));
 	*(__u32 *)&buf[FNG_SCRATCH_POS] = pos;
-	parent = BPF_CORE_READ(dentry, d_parent);
+	parent = FNG_READ(struct dentry, dentry, d_parent);
 	if (parent == dentry) {
 		w->truncated = 0;
 		return 1;
@@ -87,10 +94,10 @@ static __always_inline __u32 resolve_path(char *buf, const struct path *fpath, _
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fng_walk w = {
-		.dentry = BPF_CORE_READ(fpath, dentry),
-		.vfsmnt = BPF_CORE_READ(fpath, mnt),
-		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
-		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+		.dentry = FNG_READ(struct path, fpath, dentry),
+		.vfsmnt = FNG_READ(struct path, fpath, mnt),
+		.root_dentry = task->fs->root.dentry,
+		.root_mnt = task->fs->root.mnt,
 		.truncated = 1,
 	};
 	__u32 pos;
@@ -100,7 +107,7 @@ static __always_inline __u32 resolve_path(char *buf, const struct path *fpath, _
 	{
 		struct vfsmount *vfsmnt = w.vfsmnt; /* CO-RE reads start from kernel types */
 
-		w.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+		w.mnt_root = FNG_READ(struct vfsmount, vfsmnt, mnt_root);
 	}
 	buf[FNG_PATH_MAX] = 0;
 	*(__u32 *)&buf[FNG_SCRATCH_POS] = FNG_PATH_MAX;
@@ -140,12 +147,16 @@ static __always_inline struct fng_path_rule *lookup_path_rule(char *buf, __u64 c
 static __always_inline int inode_denied(const struct fng_cg_policy *policy, __u64 cgid, struct file *file)
 {
 	struct fng_inode_key key = {};
+	struct inode *inode;
+	struct super_block *sb;
 
 	if (!(policy->flags & FNG_F_INODES))
 		return 0;
 	key.cgid = cgid;
-	key.ino = BPF_CORE_READ(file, f_inode, i_ino);
-	key.dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	inode = FNG_READ(struct file, file, f_inode);
+	key.ino = FNG_READ(struct inode, inode, i_ino);
+	sb = FNG_READ(struct inode, inode, i_sb);
+	key.dev = FNG_READ(struct super_block, sb, s_dev);
 	return bpf_map_lookup_elem(&fng_inodes, &key) != NULL;
 }
 

@@ -47,6 +47,7 @@ pub struct Node {
     runc_root: PathBuf,
     work: TempDir,
     started: std::sync::Mutex<Vec<String>>,
+    hook_env: Vec<String>,
 }
 
 impl Node {
@@ -77,9 +78,16 @@ impl Node {
             runc_root: work.path().join("runc"),
             work,
             started: Default::default(),
+            hook_env: Vec::new(),
         };
         fs::create_dir_all(&node.shared).unwrap();
         node
+    }
+
+    /// Adds `KEY=VALUE` to the environment of every hook the node's bundles run.
+    pub fn with_hook_env(mut self, assignment: &str) -> Node {
+        self.hook_env.push(assignment.to_string());
+        self
     }
 
     /// A bundle named after `id`, from the `function` template.
@@ -193,6 +201,29 @@ impl Node {
         }
         left.records = read_dir_paths(&self.run_dir.join("containers"));
         left
+    }
+
+    /// How often the node's pinned program `prog` calls BPF helper `helper`
+    /// (`bpftool prog dump xlated`): tells builds of one program apart.
+    pub fn helper_calls(&self, prog: &str, helper: &str) -> usize {
+        let pins: Vec<PathBuf> = read_dir_paths(&self.pin_root)
+            .into_iter()
+            .map(|abi| abi.join("progs").join(prog))
+            .filter(|p| p.exists())
+            .collect();
+        assert_eq!(pins.len(), 1, "one pinned {prog} under {}", self.pin_root.display());
+        let out = Command::new("bpftool")
+            .args(["prog", "dump", "xlated", "pinned"])
+            .arg(&pins[0])
+            .output()
+            .expect("bpftool (apt-get install bpftool)");
+        assert!(
+            out.status.success(),
+            "bpftool: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let call = format!("call {helper}#");
+        String::from_utf8_lossy(&out.stdout).matches(&call).count()
     }
 
     /// Waits up to 30 s for `name` to appear in the shared directory.
@@ -467,14 +498,16 @@ impl<'n> BundleBuilder<'n> {
                 } else {
                     vec!["fnguard", "hook"]
                 };
+                let mut env = vec![
+                    format!("FNGUARD_PIN_ROOT={}", self.node.pin_root.display()),
+                    format!("FNGUARD_RUN_DIR={}", self.node.run_dir.display()),
+                    "FNGUARD_LOG=info".to_string(),
+                ];
+                env.extend(self.node.hook_env.iter().cloned());
                 json!({
                     "path": self.node.fnguard,
                     "args": args,
-                    "env": [
-                        format!("FNGUARD_PIN_ROOT={}", self.node.pin_root.display()),
-                        format!("FNGUARD_RUN_DIR={}", self.node.run_dir.display()),
-                        "FNGUARD_LOG=info",
-                    ],
+                    "env": env,
                     "timeout": 30
                 })
             };
