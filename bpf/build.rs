@@ -43,6 +43,7 @@ fn main() {
         "src/bpf/common.bpf.h",
         "src/bpf/path.bpf.h",
         "src/bpf/judge.bpf.h",
+        "src/bpf/detect.bpf.h",
         "src/bpf/vmlinux.h",
     ] {
         println!("cargo:rerun-if-changed={header}");

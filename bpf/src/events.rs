@@ -10,6 +10,8 @@ use std::time::Duration;
 use libbpf_rs::{MapHandle, RingBuffer, RingBufferBuilder};
 use serde::Serialize;
 
+use fnguard_policy::rules;
+
 use crate::error::BpfError;
 use crate::layout::rule_name;
 use crate::paths::PinLayout;
@@ -20,6 +22,7 @@ const KIND_EXEC: u32 = 2;
 const KIND_OPEN: u32 = 3;
 const KIND_CGROUP_GONE: u32 = 4;
 const KIND_THROTTLED: u32 = 5;
+const KIND_DETECTION: u32 = 6;
 
 const HEADER_SIZE: usize = 56;
 const NET_EVENT_SIZE: usize = HEADER_SIZE + 24;
@@ -27,6 +30,7 @@ const OPEN_EVENT_SIZE: usize = HEADER_SIZE + 16;
 const EXEC_EVENT_SIZE: usize = HEADER_SIZE + 8;
 const GONE_EVENT_SIZE: usize = HEADER_SIZE + crate::layout::STATS_SIZE;
 const THROTTLED_EVENT_SIZE: usize = HEADER_SIZE + 16;
+const DETECTION_EVENT_SIZE: usize = HEADER_SIZE + 88;
 
 /// One event from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,6 +51,9 @@ pub enum Event {
     /// Events over the function's per-second budget were not sent.
     #[serde(rename = "events.throttled")]
     Throttled(ThrottledEvent),
+    /// A detection rule fired; `rule` names it.
+    #[serde(rename = "detection")]
+    Detection(DetectionEvent),
 }
 
 impl Event {
@@ -57,6 +64,7 @@ impl Event {
             Event::Open(e) => &e.header,
             Event::Stop(e) => &e.header,
             Event::Throttled(e) => &e.header,
+            Event::Detection(e) => &e.header,
         }
     }
 
@@ -75,11 +83,12 @@ pub struct Header {
     pub uid: u32,
     pub comm: String,
     pub ktime_ns: u64,
-    /// `allowed`, `denied` (stopped in the kernel) or `audited` (a violation, reported only).
+    /// `allowed`, `denied` (stopped in the kernel), `audited` (a violation,
+    /// reported only) or `alerted` (a detection rule fired, nothing stopped).
     pub verdict: &'static str,
     /// What acted: `none`, `cgroup-sock-addr`, `sigkill` or `bpf-lsm`.
     pub mechanism: &'static str,
-    /// The policy rule that decided, or `none`.
+    /// The policy rule that decided, the detection rule that fired, or `none`.
     pub rule: &'static str,
 }
 
@@ -137,6 +146,87 @@ pub struct ThrottledEvent {
     pub window_ms: u64,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DetectionEvent {
+    #[serde(flatten)]
+    pub header: Header,
+    pub severity: String,
+    /// MITRE ATT&CK technique.
+    pub technique: &'static str,
+    /// The system call (`exec` for exec rules) and its return value.
+    pub syscall: &'static str,
+    pub ret: i64,
+    /// The call's first four arguments as the kernel saw them.
+    pub args: [u64; 4],
+    pub parent_comm: String,
+    /// Destination of a connection.
+    pub daddr: Option<String>,
+    pub dport: Option<u16>,
+    /// The program an exec rule saw run.
+    pub path: Option<String>,
+}
+
+/// Names of the system calls the detection rules watch.
+fn syscall_name(nr: i32) -> &'static str {
+    match nr {
+        -1 => "exec",
+        9 => "mmap",
+        10 => "mprotect",
+        41 => "socket",
+        42 => "connect",
+        44 => "sendto",
+        56 => "clone",
+        90 => "chmod",
+        91 => "fchmod",
+        101 => "ptrace",
+        105 => "setuid",
+        106 => "setgid",
+        113 => "setreuid",
+        114 => "setregid",
+        117 => "setresuid",
+        119 => "setresgid",
+        122 => "setfsuid",
+        123 => "setfsgid",
+        126 => "capset",
+        155 => "pivot_root",
+        161 => "chroot",
+        165 => "mount",
+        166 => "umount2",
+        175 => "init_module",
+        176 => "delete_module",
+        248 => "add_key",
+        249 => "request_key",
+        250 => "keyctl",
+        268 => "fchmodat",
+        272 => "unshare",
+        298 => "perf_event_open",
+        308 => "setns",
+        310 => "process_vm_readv",
+        311 => "process_vm_writev",
+        313 => "finit_module",
+        321 => "bpf",
+        323 => "userfaultfd",
+        329 => "pkey_mprotect",
+        425 => "io_uring_setup",
+        428 => "open_tree",
+        429 => "move_mount",
+        430 => "fsopen",
+        432 => "fsmount",
+        435 => "clone3",
+        442 => "mount_setattr",
+        452 => "fchmodat2",
+        _ => "other",
+    }
+}
+
+fn address(family: u16, bytes: &[u8]) -> Option<String> {
+    match family {
+        2 => Some(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()),
+        10 => Some(Ipv6Addr::from(<[u8; 16]>::try_from(&bytes[..16]).ok()?).to_string()),
+        _ => None,
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
 }
@@ -178,6 +268,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
         KIND_OPEN => OPEN_EVENT_SIZE,
         KIND_CGROUP_GONE => GONE_EVENT_SIZE,
         KIND_THROTTLED => THROTTLED_EVENT_SIZE,
+        KIND_DETECTION => DETECTION_EVENT_SIZE,
         other => return Err(bad(&format!("unknown event kind {other}"))),
     };
     if bytes.len() < min {
@@ -196,6 +287,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
         verdict: match r.u8(52) {
             1 => "denied",
             2 => "audited",
+            3 => "alerted",
             _ => "allowed",
         },
         mechanism: match r.u8(53) {
@@ -278,6 +370,38 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
                 header,
                 lifetime_ms,
                 totals,
+            })
+        }
+        KIND_DETECTION => {
+            let id = r.u32(b);
+            let rule = u8::try_from(id)
+                .ok()
+                .and_then(rules::by_id)
+                .ok_or_else(|| bad(&format!("unknown detection rule {id}")))?;
+            let family = r.u16(b + 64);
+            let path_len = r.u32(b + 68) as usize;
+            let parent = &bytes[b + 48..b + 64];
+            let parent_len = parent.iter().position(|&c| c == 0).unwrap_or(parent.len());
+            Event::Detection(DetectionEvent {
+                header: Header {
+                    rule: rule.name,
+                    ..header
+                },
+                severity: rule.severity.to_string(),
+                technique: rule.technique,
+                syscall: syscall_name(r.u32(b + 4) as i32),
+                ret: r.u64(b + 8) as i64,
+                args: [r.u64(b + 16), r.u64(b + 24), r.u64(b + 32), r.u64(b + 40)],
+                parent_comm: String::from_utf8_lossy(&parent[..parent_len]).into_owned(),
+                daddr: address(family, &bytes[b + 72..b + 88]),
+                dport: (family == 2 || family == 10).then(|| r.u16(b + 66)),
+                path: match path_len {
+                    0 => None,
+                    n => Some(
+                        r.text(DETECTION_EVENT_SIZE, n)
+                            .ok_or_else(|| bad("path runs past the record"))?,
+                    ),
+                },
             })
         }
         _ => Event::Throttled(ThrottledEvent {
@@ -413,6 +537,56 @@ mod tests {
         assert_eq!(e.interpreter.as_deref(), Some("/bin/sh"));
         b.truncate(b.len() - 3);
         assert!(decode(&b).unwrap_err().to_string().contains("run past"));
+    }
+
+    #[test]
+    fn decodes_detection_events_with_their_evidence() {
+        let mut b = header(KIND_DETECTION, DETECTION_EVENT_SIZE);
+        b[52] = 3; // alerted
+        b[53] = 0;
+        b[56..60].copy_from_slice(&17u32.to_ne_bytes()); // cloud-metadata
+        b[60..64].copy_from_slice(&42i32.to_ne_bytes()); // connect
+        b[64..72].copy_from_slice(&(-101i64).to_ne_bytes());
+        b[72..80].copy_from_slice(&3u64.to_ne_bytes());
+        b[104..108].copy_from_slice(b"runc");
+        b[120..122].copy_from_slice(&2u16.to_ne_bytes());
+        b[122..124].copy_from_slice(&80u16.to_ne_bytes());
+        b[128..132].copy_from_slice(&[169, 254, 169, 254]);
+        let Event::Detection(e) = decode(&b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (e.header.rule, e.header.verdict, e.header.mechanism),
+            ("cloud-metadata", "alerted", "none")
+        );
+        assert_eq!((e.syscall, e.ret, e.args[0]), ("connect", -101, 3));
+        assert_eq!(
+            (e.daddr.as_deref(), e.dport, e.parent_comm.as_str()),
+            (Some("169.254.169.254"), Some(80), "runc")
+        );
+        assert_eq!((e.severity.as_str(), e.technique, e.path), ("high", "T1552.005", None));
+
+        let mut b = header(KIND_DETECTION, DETECTION_EVENT_SIZE);
+        b[56..60].copy_from_slice(&3u32.to_ne_bytes()); // fileless-exec
+        b[60..64].copy_from_slice(&(-1i32).to_ne_bytes());
+        b[124..128].copy_from_slice(&8u32.to_ne_bytes());
+        b.extend_from_slice(b"/memfd:x");
+        let Event::Detection(e) = decode(&b).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (e.header.rule, e.syscall, e.path.as_deref(), e.daddr),
+            ("fileless-exec", "exec", Some("/memfd:x"), None)
+        );
+
+        b[56..60].copy_from_slice(&63u32.to_ne_bytes());
+        assert!(decode(&b)
+            .unwrap_err()
+            .to_string()
+            .contains("unknown detection rule 63"));
+        b[56..60].copy_from_slice(&3u32.to_ne_bytes());
+        b[124..128].copy_from_slice(&9u32.to_ne_bytes());
+        assert!(decode(&b).is_err(), "path past the record");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Byte layouts of the structs in `bpf/net.h`, for map keys and values.
 //! Offsets here must match the C side; the tests pin the sizes.
 
+use fnguard_policy::rules::RuleSet;
 use fnguard_policy::{Cidr, PathEntry, PathList, PortRange, Protocols, Verdict, MAX_PORT_RULES_PER_PREFIX};
 
 // fng_cg_policy.flags (events.h)
@@ -27,15 +28,19 @@ const PATH_KEY_MAX: usize = 248;
 const PORT_RULE_SIZE: usize = 8;
 pub(crate) const EGRESS_VALUE_SIZE: usize = 8 + PORT_RULE_SIZE * MAX_PORT_RULES_PER_PREFIX;
 /// `struct fng_cg_stats`: 17 fields of 8 bytes.
-pub(crate) const STATS_SIZE: usize = 17 * 8;
+pub(crate) const STATS_SIZE: usize = 18 * 8;
 /// Index of `start_ns` in `struct fng_cg_stats`.
 pub(crate) const STATS_START_NS: usize = 12;
 
 /// `struct fng_cg_policy`
-pub(crate) fn policy_value(flags: u32, owner: u64) -> [u8; 16] {
-    let mut value = [0u8; 16];
+/// struct fng_cg_policy. `started_ns`: CLOCK_REALTIME when managed.
+pub(crate) fn policy_value(flags: u32, owner: u64, rules: &RuleSet, started_ns: u64) -> [u8; 40] {
+    let mut value = [0u8; 40];
     value[..4].copy_from_slice(&flags.to_ne_bytes());
-    value[8..].copy_from_slice(&owner.to_ne_bytes());
+    value[8..16].copy_from_slice(&owner.to_ne_bytes());
+    value[16..24].copy_from_slice(&rules.on.to_ne_bytes());
+    value[24..32].copy_from_slice(&rules.kill.to_ne_bytes());
+    value[32..].copy_from_slice(&started_ns.to_ne_bytes());
     value
 }
 
@@ -190,5 +195,26 @@ mod tests {
         assert_eq!(u16::from_ne_bytes(v[8..10].try_into().unwrap()), 80);
         assert_eq!(u16::from_ne_bytes(v[10..12].try_into().unwrap()), 90);
         assert_eq!(v[12], 1);
+    }
+
+    #[test]
+    fn detection_ids_in_events_h_match_the_rule_catalogue() {
+        let header = include_str!("bpf/events.h");
+        let start = header.find("enum fng_detection {").expect("enum fng_detection");
+        let body = &header[start..start + header[start..].find("};").unwrap()];
+        let mut ids = Vec::new();
+        for line in body.lines().map(str::trim).filter(|l| l.starts_with("FNG_DET_")) {
+            let (name, value) = line.trim_end_matches(',').split_once(" = ").unwrap();
+            if name == "FNG_DET_NONE" {
+                continue;
+            }
+            let rule = name["FNG_DET_".len()..].to_lowercase().replace('_', "-");
+            ids.push((rule, value.parse::<u8>().unwrap()));
+        }
+        let catalogue: Vec<(String, u8)> = fnguard_policy::rules::RULES
+            .iter()
+            .map(|r| (r.name.to_string(), r.id))
+            .collect();
+        assert_eq!(ids, catalogue);
     }
 }

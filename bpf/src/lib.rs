@@ -39,6 +39,8 @@ mod skel {
 pub use cgroup_link::{attach_cgroup_programs, detach_cgroup_programs, pinned_link_cgroups};
 pub use error::BpfError;
 pub use events::{Event, EventReader, ExecEvent, Header, NetEvent, OpenEvent, StopEvent, ThrottledEvent};
-pub use node::{ensure_loaded, file_enforcement, is_loaded, unwatch_opens, watch_opens, LoadOutcome, OPEN_MONITOR_ENV};
+pub use node::{
+    ensure_loaded, file_enforcement, is_loaded, unwatch_syscalls, watch_syscalls, LoadOutcome, OPEN_MONITOR_ENV,
+};
 pub use paths::{PinLayout, ABI};
 pub use policy_maps::{monotonic_ns, CgroupStats, FileId, PolicyMaps};

@@ -43,10 +43,11 @@ pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_mkdir", "f
 /// BPF-LSM programs, attached node-wide where the kernel runs them.
 pub(crate) const LSM_PROGRAMS: &[&str] = &["fng_lsm_file_open", "fng_lsm_bprm_check"];
 
-/// Sees opens at syscall exit where BPF-LSM does not run. Any program there
-/// sends every syscall of every task on the node through the kernel's slow
-/// exit path, so it is attached only without BPF-LSM, by the first managed
-/// container, and detached by `fnguard gc` once none is (see [`watch_opens`]).
+/// Runs the system call detection rules, and sees opens where BPF-LSM does
+/// not run. Any program at syscall exit sends every syscall of every task on
+/// the node through the kernel's slow exit path, so it is attached by the
+/// first managed container and detached by `fnguard gc` once none is (see
+/// [`watch_syscalls`]).
 pub(crate) const SYSCALL_EXIT_PROGRAM: &str = "fng_sys_exit";
 
 const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";
@@ -68,14 +69,15 @@ pub fn is_loaded(layout: &PinLayout) -> bool {
     MAP_NAMES.iter().all(|m| layout.map(m).exists())
         && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
         && GLOBAL_PROGRAMS.iter().all(|p| attached(p))
-        && (LSM_PROGRAMS.iter().all(|p| attached(p)) || layout.prog(SYSCALL_EXIT_PROGRAM).exists())
+        && layout.prog(SYSCALL_EXIT_PROGRAM).exists()
 }
 
-/// Makes sure opens are watched: nothing to do under BPF-LSM; otherwise the
-/// pinned syscall-exit program is attached (once) and its link pinned.
-pub fn watch_opens(layout: &PinLayout) -> Result<(), BpfError> {
+/// Makes sure system calls are watched (detection rules, and opens where
+/// BPF-LSM does not judge them): the pinned syscall-exit program is
+/// attached (once) and its link pinned.
+pub fn watch_syscalls(layout: &PinLayout) -> Result<(), BpfError> {
     let link_path = layout.global_links_dir().join(SYSCALL_EXIT_PROGRAM);
-    if file_enforcement(layout) == "bpf-lsm" || link_path.exists() {
+    if link_path.exists() {
         return Ok(());
     }
     let prog_path = layout.prog(SYSCALL_EXIT_PROGRAM);
@@ -105,7 +107,7 @@ pub fn watch_opens(layout: &PinLayout) -> Result<(), BpfError> {
 
 /// Detaches the syscall-exit program when no container needs it any more.
 /// Returns whether it was attached.
-pub fn unwatch_opens(layout: &PinLayout) -> Result<bool, BpfError> {
+pub fn unwatch_syscalls(layout: &PinLayout) -> Result<bool, BpfError> {
     let link_path = layout.global_links_dir().join(SYSCALL_EXIT_PROGRAM);
     if !link_path.exists() {
         return Ok(false);
@@ -139,21 +141,35 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     pin_shared_maps(net.object_mut(), layout)?;
     publish(net.object_mut(), layout)?;
 
-    load_reusing_maps(ExecSkelBuilder::default(), "exec", layout)?;
+    load_reusing_maps(ExecSkelBuilder::default(), "exec", layout, |_| {})?;
 
-    if let Err(reason) = load_lsm(layout) {
+    let lsm = load_lsm(layout);
+    if let Err(reason) = &lsm {
         log::info!("BPF-LSM not used ({reason}); file and exec violations are stopped with SIGKILL");
     }
+    let opens_by_lsm = lsm.is_ok();
 
-    // The plain-load build of the open monitor needs bpf_rdonly_cast (6.2 on);
-    // older kernels get the probe-read build of the same program.
+    // The syscall-exit program runs the system call detection rules, and
+    // judges opens where BPF-LSM does not. Its plain-load build needs
+    // bpf_rdonly_cast (6.2 on); older kernels get the probe-read build.
     let fast = match std::env::var(OPEN_MONITOR_ENV).as_deref() {
         Ok("probe-read") => Err("chosen by the environment".to_string()),
-        _ => quietly(|| load_reusing_maps(FileSkelBuilder::default(), "file", layout)).map_err(|e| e.to_string()),
+        _ => quietly(|| {
+            load_reusing_maps(FileSkelBuilder::default(), "file", layout, |open| {
+                if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+                    rodata.opens_by_lsm = opens_by_lsm;
+                }
+            })
+        })
+        .map_err(|e| e.to_string()),
     };
     if let Err(why) = fast {
-        log::debug!("open monitor with plain loads not used ({why}); loading the probe-read build");
-        load_reusing_maps(FileCompatSkelBuilder::default(), "file (probe-read)", layout)?;
+        log::debug!("syscall-exit program with plain loads not used ({why}); loading the probe-read build");
+        load_reusing_maps(FileCompatSkelBuilder::default(), "file (probe-read)", layout, |open| {
+            if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+                rodata.opens_by_lsm = opens_by_lsm;
+            }
+        })?;
     }
 
     if !is_loaded(layout) {
@@ -219,7 +235,13 @@ fn quietly<T>(load: impl FnOnce() -> T) -> T {
 
 /// Opens and loads an object that reuses the pinned shared maps, then pins
 /// its programs and attaches its node-wide ones.
-fn load_reusing_maps<B>(builder: B, what: &str, layout: &PinLayout) -> Result<(), BpfError>
+/// `configure` sets the object's load-time constants.
+fn load_reusing_maps<B>(
+    builder: B,
+    what: &str,
+    layout: &PinLayout,
+    configure: impl for<'obj> FnOnce(&mut <B as SkelBuilder<'obj>>::Output),
+) -> Result<(), BpfError>
 where
     B: for<'obj> SkelBuilder<'obj>,
 {
@@ -227,6 +249,7 @@ where
     let mut open = builder
         .open(&mut storage)
         .map_err(BpfError::libbpf(format!("opening the {what} BPF object")))?;
+    configure(&mut open);
     reuse_shared_maps(open.open_object_mut(), layout)?;
     let mut loaded = open.load().map_err(BpfError::libbpf(format!(
         "loading the {what} BPF object (verifier log above)"

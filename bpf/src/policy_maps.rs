@@ -49,6 +49,8 @@ pub struct CgroupStats {
     pub start_ns: u64,
     /// CLOCK_MONOTONIC nanoseconds of the function's first exec (0: none yet).
     pub first_exec_ns: u64,
+    /// Detection rules that fired.
+    pub detections: u64,
 }
 
 impl CgroupStats {
@@ -68,6 +70,7 @@ impl CgroupStats {
             events_throttled: layout::u64_at(v, 11),
             start_ns: layout::u64_at(v, STATS_START_NS),
             first_exec_ns: layout::u64_at(v, 16),
+            detections: layout::u64_at(v, 17),
         }
     }
 }
@@ -172,7 +175,11 @@ impl PolicyMaps {
             .update(&key, &stats, MapFlags::ANY)
             .map_err(BpfError::libbpf(format!("creating counters of cgroup {cgroup_id}")))?;
         self.policy
-            .update(&key, &layout::policy_value(flags, cgroup_id), MapFlags::ANY)
+            .update(
+                &key,
+                &layout::policy_value(flags, cgroup_id, &policy.rules, realtime_ns()),
+                MapFlags::ANY,
+            )
             .map_err(BpfError::libbpf(format!("writing policy of cgroup {cgroup_id}")))
     }
 
@@ -303,6 +310,12 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: ts is a valid timespec to write into.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn delete_if_present(map: &MapHandle, key: &[u8]) -> Result<bool, BpfError> {

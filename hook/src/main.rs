@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fnguard::commands::{doctor, events, gc, hook, install, status};
+use fnguard::commands::{doctor, events, gc, hook, install, rules, status};
 use fnguard::settings::{Settings, DEFAULT_RUN_DIR};
 use fnguard_bpf::paths::DEFAULT_PIN_ROOT;
 
@@ -40,6 +40,11 @@ enum Command {
     Gc,
     /// Check what this node offers and which enforcement fnguard uses.
     Doctor,
+    /// List the built-in detection rules.
+    Rules {
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a runtime's configuration for fnguard on this node.
     #[command(subcommand)]
     Install(InstallTarget),
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
         Command::Status { json } => status::run(&settings, json),
         Command::Gc => gc::run(&settings),
         Command::Doctor => doctor::run(&settings),
+        Command::Rules { json } => rules::run(json),
         Command::Install(InstallTarget::HooksDir { dir, binary }) => binary
             .map_or_else(std::env::current_exe, Ok)
             .map_err(anyhow::Error::from)

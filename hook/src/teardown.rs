@@ -58,10 +58,10 @@ pub fn remove_container(pin_root: &Path, records: &RecordStore, record: &Contain
     Ok(removed)
 }
 
-/// With no container left, detaches the open monitor, which otherwise costs
+/// With no container left, detaches the system call monitor, which otherwise costs
 /// every task on the node a slow syscall exit. Run by `fnguard gc`, not by
 /// poststop: re-attaching it for the next function costs milliseconds.
 /// Returns whether it was detached.
 pub fn unwatch_if_idle(settings: &Settings, records: &RecordStore) -> Result<bool> {
-    Ok(records.is_empty() && fnguard_bpf::unwatch_opens(&settings.layout())?)
+    Ok(records.is_empty() && fnguard_bpf::unwatch_syscalls(&settings.layout())?)
 }

@@ -9,6 +9,7 @@ use crate::egress::{parse_egress, EgressRule};
 use crate::egress_table::EgressTable;
 use crate::error::PolicyError;
 use crate::paths::{parse_path_list, PathLists, MAX_PATH_PREFIXES};
+use crate::rules::RuleSet;
 
 pub const ANNOTATION_PREFIX: &str = "fnguard.io/";
 pub const KEY_EGRESS: &str = "fnguard.io/egress";
@@ -18,6 +19,8 @@ pub const KEY_FILES_DENY: &str = "fnguard.io/files.deny";
 pub const KEY_FILES_READ: &str = "fnguard.io/files.read";
 pub const KEY_FILES_WRITE: &str = "fnguard.io/files.write";
 pub const KEY_EXEC: &str = "fnguard.io/exec";
+pub const KEY_RULES_DISABLE: &str = "fnguard.io/rules.disable";
+pub const KEY_RULES_KILL: &str = "fnguard.io/rules.kill";
 /// Every key fnguard reads; any other `fnguard.io/` key is an error, so a
 /// misspelt policy never silently does nothing.
 pub const KNOWN_KEYS: &[&str] = &[
@@ -28,6 +31,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     KEY_FILES_WRITE,
     KEY_FUNCTION,
     KEY_MODE,
+    KEY_RULES_DISABLE,
+    KEY_RULES_KILL,
 ];
 
 const MAX_FUNCTION_NAME: usize = 128;
@@ -62,6 +67,8 @@ pub struct Policy {
     pub egress_table: Option<EgressTable>,
     /// files.deny/read/write and exec.
     pub paths: PathLists,
+    /// Detection rules that run, and those that kill in enforce mode.
+    pub rules: RuleSet,
     /// The `fnguard.io/` annotations this policy came from, sorted.
     pub annotations: BTreeMap<String, String>,
 }
@@ -86,6 +93,7 @@ impl Policy {
             egress: None,
             egress_table: None,
             paths: PathLists::default(),
+            rules: RuleSet::default(),
             annotations: ours.clone(),
         };
         for (key, value) in &ours {
@@ -128,6 +136,7 @@ impl Policy {
                         ));
                     }
                 }
+                KEY_RULES_DISABLE | KEY_RULES_KILL => {} // below, together
                 _ => {
                     return Err(PolicyError::UnknownKey {
                         key: key.clone(),
@@ -137,6 +146,14 @@ impl Policy {
                 }
             }
         }
+        let (disable, kill) = (ours.get(KEY_RULES_DISABLE), ours.get(KEY_RULES_KILL));
+        policy.rules =
+            RuleSet::from_lists(disable.map(String::as_str), kill.map(String::as_str)).map_err(|(list, reason)| {
+                match list {
+                    "disable" => PolicyError::invalid(KEY_RULES_DISABLE, disable.unwrap(), reason),
+                    _ => PolicyError::invalid(KEY_RULES_KILL, kill.unwrap(), reason),
+                }
+            })?;
         Ok(Some(policy))
     }
 
@@ -173,6 +190,11 @@ impl Policy {
         for (name, list) in lists {
             if let Some(list) = list {
                 summary.push_str(&format!("; {name} {}", list.join(",")));
+            }
+        }
+        for key in [KEY_RULES_DISABLE, KEY_RULES_KILL] {
+            if let Some(value) = self.annotations.get(key) {
+                summary.push_str(&format!("; {} {value}", &key[ANNOTATION_PREFIX.len()..]));
             }
         }
         summary
@@ -263,7 +285,29 @@ mod tests {
         assert_eq!(
             err,
             "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/egress, fnguard.io/exec, \
-             fnguard.io/files.deny, fnguard.io/files.read, fnguard.io/files.write, fnguard.io/function, fnguard.io/mode"
+             fnguard.io/files.deny, fnguard.io/files.read, fnguard.io/files.write, fnguard.io/function, fnguard.io/mode, \
+             fnguard.io/rules.disable, fnguard.io/rules.kill"
+        );
+    }
+
+    #[test]
+    fn rule_lists_are_checked_and_named_in_errors() {
+        let p = policy(&[
+            ("fnguard.io/rules.kill", "shell"),
+            ("fnguard.io/rules.disable", "ptrace"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert!(p.rules.kills(crate::rules::by_name("shell").unwrap()));
+        assert!(
+            p.summary().ends_with("; rules.disable ptrace; rules.kill shell"),
+            "{}",
+            p.summary()
+        );
+        let err = policy(&[("fnguard.io/rules.kill", "shel")]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid annotation fnguard.io/rules.kill=\"shel\": unknown rule"),
+            "{err}"
         );
     }
 

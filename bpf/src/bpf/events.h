@@ -17,7 +17,35 @@
 struct fng_cg_policy {
 	__u32 flags;
 	__u32 pad;
-	__u64 owner;	/* the container's cgroup id: the key of every other map */
+	__u64 owner;	  /* the container's cgroup id: the key of every other map */
+	__u64 rules_on;	  /* detection rules that run: bit (1 << enum fng_detection) */
+	__u64 rules_kill; /* detection rules that kill in enforce mode */
+	__u64 started_ns; /* CLOCK_REALTIME when the hook managed it: later files were dropped */
+};
+
+/* Built-in detection rules; ids and names in policy/src/rules.rs. */
+enum fng_detection {
+	FNG_DET_SHELL = 0,
+	FNG_DET_EXEC_FROM_WRITABLE_DIR = 1,
+	FNG_DET_DROP_AND_EXECUTE = 2,
+	FNG_DET_FILELESS_EXEC = 3,
+	FNG_DET_REVERSE_SHELL = 4,
+	FNG_DET_PTRACE = 5,
+	FNG_DET_NAMESPACE_CHANGE = 6,
+	FNG_DET_KERNEL_MODULE = 7,
+	FNG_DET_BPF = 8,
+	FNG_DET_PERF_EVENT_OPEN = 9,
+	FNG_DET_USERFAULTFD = 10,
+	FNG_DET_IO_URING = 11,
+	FNG_DET_KEYRING = 12,
+	FNG_DET_PRIVILEGE_CHANGE = 13,
+	FNG_DET_SETUID_EXEC = 14,
+	FNG_DET_SETUID_CHMOD = 15,
+	FNG_DET_RAW_SOCKET = 16,
+	FNG_DET_CLOUD_METADATA = 17,
+	FNG_DET_MINER_PORT = 18,
+	FNG_DET_WX_MEMORY = 19,
+	FNG_DET_NONE = 0xff,
 };
 
 /* Per managed cgroup. Created zeroed (but start_ns) by the hook, bumped by
@@ -41,6 +69,7 @@ struct fng_cg_stats {
 	__u64 rate_window_ns;	/* start of the current window */
 	__u64 window_throttled;	/* throttled in the current window, reported at its end */
 	__u64 first_exec_ns;	/* the function's first exec; opens before it are the runtime's */
+	__u64 detections;	/* detection rules that fired */
 };
 
 enum fng_event_kind {
@@ -49,12 +78,14 @@ enum fng_event_kind {
 	FNG_EV_OPEN = 3,
 	FNG_EV_CGROUP_GONE = 4,
 	FNG_EV_THROTTLED = 5,
+	FNG_EV_DETECTION = 6,
 };
 
 enum fng_verdict {
 	FNG_ALLOWED = 0,
 	FNG_DENIED = 1,	 /* stopped in the kernel */
 	FNG_AUDITED = 2, /* a violation, reported only (audit mode) */
+	FNG_ALERTED = 3, /* a detection rule fired; nothing was stopped */
 };
 
 /* What acted on a violation. */
@@ -95,6 +126,21 @@ struct fng_event_header {
 struct fng_cgroup_gone_event {
 	struct fng_event_header hdr;
 	struct fng_cg_stats stats;
+};
+
+/* A detection rule fired: the rule and its evidence. */
+struct fng_detection_event {
+	struct fng_event_header hdr;
+	__u32 detection;	/* enum fng_detection */
+	__s32 syscall;		/* x86_64 number; -1 for an exec */
+	__s64 ret;		/* the system call's return value */
+	__u64 args[4];		/* its first arguments */
+	char parent_comm[16];
+	__u16 family;		/* AF_INET or AF_INET6 for a connection, else 0 */
+	__u16 port;		/* host order */
+	__u32 path_len;		/* bytes of path, no NUL */
+	__u8 addr[16];		/* IPv4 in the first 4 bytes */
+	char path[];		/* exec detections: the program run */
 };
 
 /* Sent at the end of a window in which a cgroup's events were throttled. */

@@ -7,7 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "judge.bpf.h"
+#include "detect.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -20,13 +20,15 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	struct file *file;
 	__u64 cgid = 0;
 	char *buf = NULL;
+	int entrypoint;
 
 	policy = current_policy(&cgid, &stats, &buf);
 	file = BPF_CORE_READ(bprm, file);
 	if (!policy || !file)
 		return 0;
 	__sync_fetch_and_add(&stats->execs, 1);
-	if (!stats->first_exec_ns)
+	entrypoint = !stats->first_exec_ns;
+	if (entrypoint)
 		stats->first_exec_ns = bpf_ktime_get_ns();
 
 	judge_exec(buf, policy, cgid, file, &j);
@@ -34,6 +36,7 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 		kill_on_violation(&stats->exec_violations, policy);
 	if (should_report(stats, policy, cgid, j.violation))
 		emit_exec_event(buf, stats, policy, cgid, &j, FNG_MECH_SIGKILL, task, bprm);
+	detect_exec(buf, stats, policy, cgid, &j, task, bprm, entrypoint);
 	return 0;
 }
 

@@ -8,9 +8,13 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "judge.bpf.h"
+#include "detect.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* Set at load where the BPF-LSM programs judge opens: this program then
+ * only runs the system call detection rules. */
+const volatile bool opens_by_lsm = false;
 
 /* x86_64 syscall numbers of the calls that return a new fd for a path. */
 #define FNG_NR_OPEN 2
@@ -40,18 +44,25 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	struct fng_cg_stats *stats = NULL;
 	struct file *file;
 	__u64 cgid = 0;
-	long nr;
+	long nr = regs->orig_ax;
 	char *buf = NULL;
+	__u32 rule;
 
-	if (ret < 0)
-		return 0;
-	nr = regs->orig_ax;
 	if (nr != FNG_NR_OPENAT && nr != FNG_NR_OPEN && nr != FNG_NR_OPENAT2 && nr != FNG_NR_CREAT &&
-	    nr != FNG_NR_OPEN_BY_HANDLE_AT)
+	    nr != FNG_NR_OPEN_BY_HANDLE_AT) {
+		rule = syscall_rule(nr, regs, ret);
+		if (rule == FNG_DET_NONE && !is_addressed_send(nr, regs))
+			return 0;
+		policy = current_policy(&cgid, &stats, &buf);
+		/* Until the function's first exec the runtime's init sets the
+		 * container up (mounts, pivot_root, capset): not the function. */
+		if (policy && stats->first_exec_ns)
+			detect_syscall(buf, stats, policy, cgid, nr, regs, ret, rule);
+		return 0;
+	}
+	if (ret < 0 || opens_by_lsm)
 		return 0;
 	policy = current_policy(&cgid, &stats, &buf);
-	/* Until the function's first exec the runtime's init sets the container
-	 * up; the policy is the function's, not the runtime's. */
 	if (!policy || !stats->first_exec_ns)
 		return 0;
 	file = fd_file(ret);

@@ -108,6 +108,11 @@ pub fn run(settings: &Settings) -> Result<()> {
                     report.ok(
                         "open monitoring",
                         "BPF-LSM file_open: unmanaged tasks pay one lookup per open",
+                    );
+                    report.warn(
+                        "system call detection rules",
+                        "sys_exit tracepoint, attached by the first managed container until `fnguard gc` finds \
+                         the node idle: meanwhile every syscall on the node takes the kernel's slow exit path",
                     )
                 }
                 other => {
@@ -116,7 +121,7 @@ pub fn run(settings: &Settings) -> Result<()> {
                         format!("{other} at syscall exit (BPF-LSM refused or not active on this kernel)"),
                     );
                     report.warn(
-                        "open monitoring",
+                        "open monitoring and system call detection rules",
                         "sys_exit tracepoint, attached by the first managed container until `fnguard gc` finds \
                          the node idle: meanwhile every syscall on the node takes the kernel's slow exit path",
                     )

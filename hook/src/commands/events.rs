@@ -143,7 +143,7 @@ fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> S
             e.fd
         ),
         Event::Stop(e) => format!(
-            "container.stop after {} ms: {} execs, {} opens, {} connects ({} denied), {} exec and {} open violations, {} events throttled, {} dropped",
+            "container.stop after {} ms: {} execs, {} opens, {} connects ({} denied), {} exec and {} open violations, {} detections, {} events throttled, {} dropped",
             e.lifetime_ms,
             e.totals.execs,
             e.totals.opens,
@@ -151,14 +151,29 @@ fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> S
             e.totals.connect_denied + e.totals.sendmsg_denied,
             e.totals.exec_violations,
             e.totals.open_violations,
+            e.totals.detections,
             e.totals.events_throttled,
             e.totals.events_dropped
         ),
         Event::Throttled(e) => format!("events.throttled {} events in {} ms", e.throttled, e.window_ms),
+        Event::Detection(e) => {
+            let mut line = format!(
+                "detection {} ({} severity, {}) {} returned {} parent {}",
+                h.rule, e.severity, e.technique, e.syscall, e.ret, e.parent_comm
+            );
+            if let (Some(addr), Some(port)) = (&e.daddr, e.dport) {
+                line.push_str(&format!(" to {addr} port {port}"));
+            }
+            if let Some(path) = &e.path {
+                line.push_str(&format!(" program {path}"));
+            }
+            line
+        }
     };
-    let verdict = match h.verdict {
-        "allowed" => String::new(),
-        v => format!(" -> {v} by {} (rule {})", h.mechanism, h.rule),
+    let verdict = match (h.verdict, event) {
+        ("allowed" | "alerted", _) => String::new(),
+        (v, Event::Detection(_)) => format!(" -> {v} by {}", h.mechanism),
+        (v, _) => format!(" -> {v} by {} (rule {})", h.mechanism, h.rule),
     };
     format!("{who} {what}{verdict}")
 }

@@ -52,7 +52,7 @@ pub fn run(settings: &Settings) -> Result<()> {
         }
     }
     if crate::teardown::unwatch_if_idle(settings, &records)? {
-        println!("detached the syscall-exit open monitor: no container is managed");
+        println!("detached the syscall-exit monitor: no container is managed");
     }
     println!("gc: {cleaned} removed, {} live container(s) kept", live.len());
     Ok(())

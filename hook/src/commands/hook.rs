@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use fnguard_bpf::{attach_cgroup_programs, ensure_loaded, watch_opens, LoadOutcome, PolicyMaps, ABI};
+use fnguard_bpf::{attach_cgroup_programs, ensure_loaded, watch_syscalls, LoadOutcome, PolicyMaps, ABI};
 use fnguard_policy::Policy;
 
 use crate::bundle::{read_annotations, read_root_path};
@@ -121,7 +121,7 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
             .with_context(|| format!("writing the policy of container {}", state.id))?;
         attach_cgroup_programs(&layout, cgroup.id, &cgroup.dir)
             .with_context(|| format!("attaching to the cgroup of container {}", state.id))?;
-        watch_opens(&layout).context("attaching the open monitor")?;
+        watch_syscalls(&layout).context("attaching the system call monitor")?;
         records.write(&record)
     })();
     if let Err(error) = applied {
@@ -148,7 +148,7 @@ fn poststop(settings: &Settings, state: &HookState) -> Result<()> {
     };
     let removed = remove_container(&settings.pin_root, &records, &record)?;
     log::info!("container {} stopped: removed {removed}", state.id);
-    // The open monitor stays attached: detaching and attaching it again costs
+    // The system call monitor stays attached: detaching and attaching it again costs
     // each short-lived function milliseconds. `fnguard gc` detaches it when idle.
     Ok(())
 }

@@ -3,4 +3,5 @@ pub mod events;
 pub mod gc;
 pub mod hook;
 pub mod install;
+pub mod rules;
 pub mod status;

@@ -51,19 +51,20 @@ pub fn run(settings: &Settings, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<24} {:<16} {:>10} {:<8} {:>22} {:>22}  POLICY",
-        "CONTAINER", "FUNCTION", "CGROUP", "STATE", "CONNECT ok/deny/audit", "SENDMSG ok/deny/audit"
+        "{:<24} {:<16} {:>10} {:<8} {:>22} {:>22} {:>10}  POLICY",
+        "CONTAINER", "FUNCTION", "CGROUP", "STATE", "CONNECT ok/deny/audit", "SENDMSG ok/deny/audit", "DETECTIONS"
     );
     for row in &rows {
         let s = row.stats.unwrap_or_default();
         println!(
-            "{:<24} {:<16} {:>10} {:<8} {:>22} {:>22}  {}{}",
+            "{:<24} {:<16} {:>10} {:<8} {:>22} {:>22} {:>10}  {}{}",
             row.record.id,
             row.record.function.as_deref().unwrap_or("-"),
             row.record.cgroup_id,
             if row.cgroup_alive { "running" } else { "gone" },
             format!("{}/{}/{}", s.connect_allowed, s.connect_denied, s.connect_audited),
             format!("{}/{}/{}", s.sendmsg_allowed, s.sendmsg_denied, s.sendmsg_audited),
+            s.detections,
             row.record.policy_summary,
             if s.events_dropped > 0 {
                 format!(" [{} events dropped]", s.events_dropped)

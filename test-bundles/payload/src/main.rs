@@ -21,9 +21,15 @@
 //!                     (Y: the quickest of 20 equal chunks)
 //!   bench-connect=ADDR:N  N TCP connects to ADDR (each on a new socket),
 //!                     then prints `bench-connect ns_per_connect=X errno=E`
+//!   attack=NAME       what an attacker does, one detection rule each (attacks.rs)
+//!   serve-http=ADDR:N a benign function: reads /etc/handler.conf, answers N
+//!                     HTTP requests on 4 threads, each writing and deleting a
+//!                     temp file under /shared/tmp
 //!   touch=PATH        create a file (tell the test we got here)
 //!   wait=PATH         wait up to 30 s for a file to exist
 //!   sleep=MS          sleep
+
+mod attacks;
 
 use std::ffi::CString;
 use std::fs::File;
@@ -79,6 +85,11 @@ fn run_step(step: &str) -> io::Result<()> {
                 drop(stream);
             }
             Ok(())
+        }
+        "attack" => attacks::run(arg),
+        "serve-http" => {
+            let (address, n) = arg.rsplit_once(':').ok_or_else(|| invalid("ADDR:N"))?;
+            serve_http(addr(address)?, n.parse().map_err(|_| invalid("N"))?)
         }
         "touch" => std::fs::write(arg, b""),
         "cat" => copy_out(File::open(arg)?),
@@ -195,6 +206,63 @@ fn run_step(step: &str) -> io::Result<()> {
 
 fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, what.to_string())
+}
+
+/// What a well-behaved function does: read its config once, then answer
+/// requests, each with a scratch file written and removed.
+fn serve_http(address: SocketAddr, requests: usize) -> io::Result<()> {
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let config = std::fs::read_to_string("/etc/handler.conf")?;
+    let greeting = config.lines().next().unwrap_or("hello").to_string();
+    std::fs::create_dir_all("/shared/tmp")?;
+    let listener = Arc::new(std::net::TcpListener::bind(address)?);
+    println!("serve-http listening");
+    let _ = io::stdout().flush();
+    let served = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|worker| {
+            let (listener, served, greeting) = (listener.clone(), served.clone(), greeting.clone());
+            std::thread::spawn(move || -> io::Result<()> {
+                while served.load(Ordering::SeqCst) < requests {
+                    let (stream, _) = listener.accept()?;
+                    let n = served.fetch_add(1, Ordering::SeqCst);
+                    if n >= requests {
+                        break; // a wake-up, not a request
+                    }
+                    let mut reader = io::BufReader::new(stream.try_clone()?);
+                    let mut line = String::new();
+                    while reader.read_line(&mut line)? > 2 {
+                        line.clear();
+                    }
+                    let scratch = format!("/shared/tmp/req-{worker}-{n}");
+                    std::fs::write(&scratch, format!("request {n}"))?;
+                    let body = format!("{greeting} {}\n", std::fs::read_to_string(&scratch)?);
+                    std::fs::remove_file(&scratch)?;
+                    let mut stream = stream;
+                    write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    // The last requests wake the workers still waiting in accept.
+    while served.load(Ordering::SeqCst) < requests {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..workers.len() {
+        let _ = TcpStream::connect_timeout(&address, Duration::from_millis(200));
+    }
+    for worker in workers {
+        worker.join().map_err(|_| io::Error::other("worker panicked"))??;
+    }
+    Ok(())
 }
 
 fn pair(arg: &str) -> io::Result<(&str, &str)> {

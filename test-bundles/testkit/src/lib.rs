@@ -98,6 +98,9 @@ impl Node {
             annotations: Vec::new(),
             args: Vec::new(),
             files: Vec::new(),
+            programs: Vec::new(),
+            user: None,
+            netns: false,
             hooks: true,
             poststop: true,
             stage_args: true,
@@ -418,6 +421,9 @@ pub struct BundleBuilder<'n> {
     annotations: Vec<(String, String)>,
     args: Vec<String>,
     files: Vec<(String, Vec<u8>)>,
+    programs: Vec<(String, u32)>,
+    user: Option<u32>,
+    netns: bool,
     hooks: bool,
     poststop: bool,
     stage_args: bool,
@@ -433,6 +439,25 @@ impl<'n> BundleBuilder<'n> {
     /// A file in the rootfs (path inside the container).
     pub fn file(mut self, path: &str, content: &[u8]) -> Self {
         self.files.push((path.to_string(), content.to_vec()));
+        self
+    }
+
+    /// A copy of the payload at `path` in the rootfs with permission bits
+    /// `mode` (0o4755 for a setuid program): part of the image.
+    pub fn program(mut self, path: &str, mode: u32) -> Self {
+        self.programs.push((path.to_string(), mode));
+        self
+    }
+
+    /// The function runs as this uid (and gid) instead of root.
+    pub fn user(mut self, uid: u32) -> Self {
+        self.user = Some(uid);
+        self
+    }
+
+    /// Its own network namespace: only a loopback, down; no packet leaves.
+    pub fn netns(mut self) -> Self {
+        self.netns = true;
         self
     }
 
@@ -479,8 +504,25 @@ impl<'n> BundleBuilder<'n> {
             }
         }
 
+        for (path, mode) in &self.programs {
+            use std::os::unix::fs::PermissionsExt;
+            let target = rootfs.join(path.trim_start_matches('/'));
+            fs::create_dir_all(target.parent().unwrap()).unwrap();
+            fs::copy(payload_binary(), &target).unwrap();
+            fs::set_permissions(&target, fs::Permissions::from_mode(*mode)).unwrap();
+        }
+
         let template = workspace_root().join("test-bundles/function/config.json");
         let mut config: Value = serde_json::from_str(&fs::read_to_string(&template).unwrap()).unwrap();
+        if let Some(uid) = self.user {
+            config["process"]["user"] = json!({ "uid": uid, "gid": uid });
+        }
+        if self.netns {
+            config["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({ "type": "network" }));
+        }
         let mut args = vec![Value::from("/fnguard-payload")];
         args.extend(self.args.iter().map(|a| Value::from(a.as_str())));
         config["process"]["args"] = Value::Array(args);

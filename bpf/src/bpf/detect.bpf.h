@@ -1,0 +1,467 @@
+/* Built-in detection rules: which system calls and execs they watch, and
+ * the event that reports one with its evidence. A rule runs for a cgroup
+ * when its bit is in fng_cg_policy.rules_on; it kills the process in
+ * enforce mode when its bit is in rules_kill. */
+#ifndef FNGUARD_DETECT_BPF_H
+#define FNGUARD_DETECT_BPF_H
+
+#include <bpf/bpf_endian.h>
+#include "judge.bpf.h"
+
+/* x86_64 system call numbers the rules watch. */
+#define NR_MMAP 9
+#define NR_MPROTECT 10
+#define NR_SOCKET 41
+#define NR_CONNECT 42
+#define NR_SENDTO 44
+#define NR_CLONE 56
+#define NR_CHMOD 90
+#define NR_FCHMOD 91
+#define NR_PTRACE 101
+#define NR_SETUID 105
+#define NR_SETGID 106
+#define NR_SETREUID 113
+#define NR_SETREGID 114
+#define NR_SETRESUID 117
+#define NR_SETRESGID 119
+#define NR_SETFSUID 122
+#define NR_SETFSGID 123
+#define NR_CAPSET 126
+#define NR_PIVOT_ROOT 155
+#define NR_CHROOT 161
+#define NR_MOUNT 165
+#define NR_UMOUNT2 166
+#define NR_INIT_MODULE 175
+#define NR_DELETE_MODULE 176
+#define NR_ADD_KEY 248
+#define NR_REQUEST_KEY 249
+#define NR_KEYCTL 250
+#define NR_FCHMODAT 268
+#define NR_UNSHARE 272
+#define NR_PERF_EVENT_OPEN 298
+#define NR_SETNS 308
+#define NR_PROCESS_VM_READV 310
+#define NR_PROCESS_VM_WRITEV 311
+#define NR_FINIT_MODULE 313
+#define NR_BPF 321
+#define NR_USERFAULTFD 323
+#define NR_PKEY_MPROTECT 329
+#define NR_IO_URING_SETUP 425
+#define NR_OPEN_TREE 428
+#define NR_MOVE_MOUNT 429
+#define NR_FSOPEN 430
+#define NR_FSMOUNT 432
+#define NR_CLONE3 435
+#define NR_MOUNT_SETATTR 442
+#define NR_FCHMODAT2 452
+
+#define FNG_CLONE_NEW_NAMESPACES 0x7E020080ULL /* CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME */
+#define FNG_PROT_WX 6			       /* PROT_WRITE | PROT_EXEC */
+#define FNG_AF_INET 2
+#define FNG_AF_INET6 10
+#define FNG_AF_PACKET 17
+#define FNG_SOCK_RAW 3
+#define FNG_S_IFMT 0170000
+#define FNG_S_IFSOCK 0140000
+#define FNG_S_ISUID 04000
+#define FNG_S_ISGID 02000
+#define FNG_S_IXGRP 00010
+
+/* Where in the scratch buffer a detection event is assembled: after the
+ * path (which an exec detection copies), clear of the open/exec event. */
+#define FNG_SCRATCH_DETECTION (FNG_PATH_MAX + 512)
+
+static __always_inline int rule_on(const struct fng_cg_policy *policy, __u32 rule)
+{
+	return rule < 64 && ((policy->rules_on >> rule) & 1);
+}
+
+/* The event being assembled, zeroed but for what the caller fills in. */
+static __always_inline struct fng_detection_event *detection_event(char *buf)
+{
+	struct fng_detection_event *event = (struct fng_detection_event *)&buf[FNG_SCRATCH_DETECTION];
+
+	__builtin_memset(event, 0, sizeof(*event));
+	return event;
+}
+
+/* Counts, kills when the rule says so in enforce mode, and reports the
+ * detection assembled in `event` with `path_len` bytes of path. */
+static __always_inline void fire(struct fng_cg_stats *stats, const struct fng_cg_policy *policy, __u64 cgid,
+				 struct fng_detection_event *event, __u32 rule, __u32 path_len)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	int kill = ((policy->rules_kill >> (rule & 63)) & 1) && !(policy->flags & FNG_F_AUDIT);
+
+	__sync_fetch_and_add(&stats->detections, 1);
+	if (kill)
+		kill_current();
+	else if (!take_event_budget(stats, cgid))
+		return;
+	fill_header(&event->hdr, FNG_EV_DETECTION, cgid, BPF_CORE_READ(task, real_parent, tgid));
+	event->hdr.verdict = kill ? FNG_DENIED : FNG_ALERTED;
+	event->hdr.mechanism = kill ? FNG_MECH_SIGKILL : FNG_MECH_NONE;
+	event->detection = rule;
+	BPF_CORE_READ_STR_INTO(&event->parent_comm, task, real_parent, comm);
+	path_len &= FNG_PATH_MAX - 1;
+	event->path_len = path_len;
+	send_event(stats, event, sizeof(*event) + (__u64)path_len);
+}
+
+/* ---- system calls ---- */
+
+/* A connection's destination from the user's sockaddr: metadata service or
+ * miner pool. Fills the address fields of the event. */
+static __always_inline __u32 connection_rule(struct fng_detection_event *event, const void *uaddr)
+{
+	struct {
+		__u16 family;
+		__u16 port;
+		__u32 flowinfo_or_v4;
+		__u8 v6[16];
+	} sa = {};
+	__u16 port;
+
+	if (!uaddr || bpf_probe_read_user(&sa, sizeof(sa), uaddr))
+		return FNG_DET_NONE;
+	port = bpf_ntohs(sa.port);
+	event->family = sa.family;
+	event->port = port;
+	if (sa.family == FNG_AF_INET) {
+		__u32 a = bpf_ntohl(sa.flowinfo_or_v4);
+
+		__builtin_memcpy(event->addr, &sa.flowinfo_or_v4, 4);
+		/* 169.254.169.254, 169.254.170.2 (ECS), 100.100.100.200 (Alibaba) */
+		if (a == 0xA9FEA9FE || a == 0xA9FEAA02 || a == 0x646464C8)
+			return FNG_DET_CLOUD_METADATA;
+	} else if (sa.family == FNG_AF_INET6) {
+		__builtin_memcpy(event->addr, sa.v6, 16);
+		/* fd00:ec2::254 */
+		if (sa.v6[0] == 0xfd && sa.v6[1] == 0 && sa.v6[2] == 0x0e && sa.v6[3] == 0xc2 && sa.v6[15] == 0x54 &&
+		    sa.v6[14] == 0x02 && !(sa.v6[4] | sa.v6[5] | sa.v6[6] | sa.v6[7] | sa.v6[8] | sa.v6[9] |
+					    sa.v6[10] | sa.v6[11] | sa.v6[12] | sa.v6[13]))
+			return FNG_DET_CLOUD_METADATA;
+		/* v4-mapped metadata address */
+		if (!(sa.v6[0] | sa.v6[1] | sa.v6[2] | sa.v6[3] | sa.v6[4] | sa.v6[5] | sa.v6[6] | sa.v6[7] |
+		      sa.v6[8] | sa.v6[9]) &&
+		    sa.v6[10] == 0xff && sa.v6[11] == 0xff && sa.v6[12] == 169 && sa.v6[13] == 254 &&
+		    sa.v6[14] == 169 && sa.v6[15] == 254)
+			return FNG_DET_CLOUD_METADATA;
+	} else {
+		return FNG_DET_NONE;
+	}
+	switch (port) {
+	case 3333:
+	case 4444:
+	case 5555:
+	case 6666:
+	case 7777:
+	case 14433:
+	case 14444:
+	case 45560:
+	case 45700:
+		return FNG_DET_MINER_PORT;
+	}
+	return FNG_DET_NONE;
+}
+
+/* True when a setuid/setgid-family call asks for id 0 while the caller's
+ * effective id is not 0. */
+static __always_inline int asks_for_root(long nr, const struct pt_regs *regs)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 a = regs->di, b = regs->si, c = regs->dx;
+	__u32 euid = BPF_CORE_READ(task, cred, euid.val), egid = BPF_CORE_READ(task, cred, egid.val);
+
+	switch (nr) {
+	case NR_SETUID:
+	case NR_SETFSUID:
+		return a == 0 && euid != 0;
+	case NR_SETGID:
+	case NR_SETFSGID:
+		return a == 0 && egid != 0;
+	case NR_SETREUID:
+		return (a == 0 || b == 0) && euid != 0;
+	case NR_SETREGID:
+		return (a == 0 || b == 0) && egid != 0;
+	case NR_SETRESUID:
+		return (a == 0 || b == 0 || c == 0) && euid != 0;
+	case NR_SETRESGID:
+		return (a == 0 || b == 0 || c == 0) && egid != 0;
+	}
+	return 0;
+}
+
+/* The rule a system call that just returned `ret` falls under, judged on
+ * its arguments alone; FNG_DET_NONE for most calls. Called for every task,
+ * so the common calls leave after a few compares. */
+static __always_inline __u32 syscall_rule(long nr, const struct pt_regs *regs, long ret)
+{
+	switch (nr) {
+	case NR_PTRACE:
+	case NR_PROCESS_VM_READV:
+	case NR_PROCESS_VM_WRITEV:
+		return FNG_DET_PTRACE;
+	case NR_UNSHARE:
+	case NR_SETNS:
+	case NR_MOUNT:
+	case NR_UMOUNT2:
+	case NR_PIVOT_ROOT:
+	case NR_CHROOT:
+	case NR_OPEN_TREE:
+	case NR_MOVE_MOUNT:
+	case NR_FSOPEN:
+	case NR_FSMOUNT:
+	case NR_MOUNT_SETATTR:
+		return FNG_DET_NAMESPACE_CHANGE;
+	case NR_CLONE:
+		/* The child returns from clone too (0): judge the parent's call. */
+		return ret != 0 && (regs->di & FNG_CLONE_NEW_NAMESPACES) ? FNG_DET_NAMESPACE_CHANGE : FNG_DET_NONE;
+	case NR_CLONE3: {
+		__u64 flags = 0;
+
+		if (ret == 0 || bpf_probe_read_user(&flags, sizeof(flags), (void *)regs->di))
+			return FNG_DET_NONE;
+		return flags & FNG_CLONE_NEW_NAMESPACES ? FNG_DET_NAMESPACE_CHANGE : FNG_DET_NONE;
+	}
+	case NR_INIT_MODULE:
+	case NR_FINIT_MODULE:
+	case NR_DELETE_MODULE:
+		return FNG_DET_KERNEL_MODULE;
+	case NR_BPF:
+		return FNG_DET_BPF;
+	case NR_PERF_EVENT_OPEN:
+		return FNG_DET_PERF_EVENT_OPEN;
+	case NR_USERFAULTFD:
+		return FNG_DET_USERFAULTFD;
+	case NR_IO_URING_SETUP:
+		return FNG_DET_IO_URING;
+	case NR_ADD_KEY:
+	case NR_REQUEST_KEY:
+	case NR_KEYCTL:
+		return FNG_DET_KEYRING;
+	case NR_CAPSET:
+		return FNG_DET_PRIVILEGE_CHANGE;
+	case NR_SETUID:
+	case NR_SETGID:
+	case NR_SETREUID:
+	case NR_SETREGID:
+	case NR_SETRESUID:
+	case NR_SETRESGID:
+	case NR_SETFSUID:
+	case NR_SETFSGID:
+		return asks_for_root(nr, regs) ? FNG_DET_PRIVILEGE_CHANGE : FNG_DET_NONE;
+	case NR_CHMOD:
+	case NR_FCHMOD:
+		return regs->si & (FNG_S_ISUID | FNG_S_ISGID) ? FNG_DET_SETUID_CHMOD : FNG_DET_NONE;
+	case NR_FCHMODAT:
+	case NR_FCHMODAT2:
+		return regs->dx & (FNG_S_ISUID | FNG_S_ISGID) ? FNG_DET_SETUID_CHMOD : FNG_DET_NONE;
+	case NR_SOCKET:
+		return regs->di == FNG_AF_PACKET || (regs->si & 0xf) == FNG_SOCK_RAW ? FNG_DET_RAW_SOCKET
+										 : FNG_DET_NONE;
+	case NR_MMAP:
+	case NR_MPROTECT:
+	case NR_PKEY_MPROTECT:
+		return (regs->dx & FNG_PROT_WX) == FNG_PROT_WX ? FNG_DET_WX_MEMORY : FNG_DET_NONE;
+	}
+	return FNG_DET_NONE;
+}
+
+/* True for the calls whose destination decides (connect, sendto with an
+ * address). */
+static __always_inline int is_addressed_send(long nr, const struct pt_regs *regs)
+{
+	return nr == NR_CONNECT || (nr == NR_SENDTO && regs->r8);
+}
+
+/* Judges a system call that returned `ret` for a managed function and
+ * reports the detection it is. */
+static __always_inline void detect_syscall(char *buf, struct fng_cg_stats *stats,
+					   const struct fng_cg_policy *policy, __u64 cgid, long nr,
+					   const struct pt_regs *regs, long ret, __u32 rule)
+{
+	struct fng_detection_event *event = detection_event(buf);
+
+	if (is_addressed_send(nr, regs))
+		rule = connection_rule(event, (const void *)(nr == NR_CONNECT ? regs->si : regs->r8));
+	if (!rule_on(policy, rule))
+		return;
+	event->syscall = nr;
+	event->ret = ret;
+	event->args[0] = regs->di;
+	event->args[1] = regs->si;
+	event->args[2] = regs->dx;
+	event->args[3] = regs->r10;
+	fire(stats, policy, cgid, event, rule, 0);
+}
+
+/* ---- execs ---- */
+
+/* The name a NUL-terminated buffer holds, compared with a literal. */
+#define NAME_IS(name, lit) same_bytes((name), (lit), sizeof(lit))
+static __always_inline int same_bytes(const char *a, const char *b, __u32 n)
+{
+	for (__u32 i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+static __always_inline int is_shell(const char *n)
+{
+	return NAME_IS(n, "sh") || NAME_IS(n, "bash") || NAME_IS(n, "dash") || NAME_IS(n, "ash") ||
+	       NAME_IS(n, "zsh") || NAME_IS(n, "ksh") || NAME_IS(n, "mksh") || NAME_IS(n, "csh") ||
+	       NAME_IS(n, "tcsh") || NAME_IS(n, "fish") || NAME_IS(n, "rbash");
+}
+
+/* Where basename_of keeps its scan position and result (see FNG_SCRATCH_POS
+ * for why in the map and not on the stack). */
+#define FNG_SCRATCH_BASE (FNG_SCRATCH_POS + 8)
+
+struct fng_scan {
+	char *scratch;
+};
+
+static long basename_step(__u32 i, struct fng_scan *scan)
+{
+	char *scratch = scan->scratch;
+	char c;
+
+	if (!scratch)
+		return 1;
+	c = scratch[i & (FNG_NAME_FIELD - 1)];
+
+	if (!c)
+		return 1;
+	if (c == '/')
+		*(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY] = i + 1;
+	return 0;
+}
+
+/* The last component of a kernel string (up to 16 bytes of it) into out.
+ * `scratch` is &buf[FNG_SCRATCH_KEY]. */
+static __always_inline void basename_of(char *scratch, const char *kstr, char out[16])
+{
+	struct fng_scan scan = { .scratch = scratch };
+	__u32 base;
+
+	if (bpf_probe_read_kernel_str(scratch, FNG_NAME_FIELD, kstr) <= 0)
+		return;
+	*(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY] = 0;
+	bpf_loop(FNG_NAME_FIELD, basename_step, &scan, 0);
+	base = *(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY];
+	bpf_probe_read_kernel_str(out, 16, &scratch[base & (FNG_NAME_FIELD - 1)]);
+}
+
+/* True when a path whose first bytes are in `head` lies under `dir`
+ * ("/tmp/"): constant offsets only, which every verifier follows. */
+#define UNDER(head, dir) same_bytes((head), (dir), sizeof(dir) - 1)
+
+/* Nanoseconds of the inode's last status change (write, chmod, rename),
+ * whatever this kernel calls the fields. */
+struct inode___pre611 {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+struct inode___pre66 {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 inode_ctime_ns(struct inode *inode)
+{
+	/* The high bits of i_ctime_nsec carry flags (multigrain timestamps). */
+	if (bpf_core_field_exists(inode->i_ctime_sec))
+		return BPF_CORE_READ(inode, i_ctime_sec) * FNG_SEC_NS + (BPF_CORE_READ(inode, i_ctime_nsec) & 0x3fffffff);
+	if (bpf_core_field_exists(((struct inode___pre611 *)inode)->__i_ctime)) {
+		struct timespec64 t = BPF_CORE_READ((struct inode___pre611 *)inode, __i_ctime);
+
+		return t.tv_sec * FNG_SEC_NS + t.tv_nsec;
+	}
+	{
+		struct timespec64 t = BPF_CORE_READ((struct inode___pre66 *)inode, i_ctime);
+
+		return t.tv_sec * FNG_SEC_NS + t.tv_nsec;
+	}
+}
+
+/* Address family of the socket behind fd, 0 when it is not a socket. */
+static __always_inline __u16 socket_family(struct task_struct *task, __u32 fd)
+{
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	struct file *file = NULL;
+	struct socket *sock;
+	__u16 mode;
+
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xff]);
+	if (!file)
+		return 0;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & FNG_S_IFMT) != FNG_S_IFSOCK)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	return BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+}
+
+/* The rule an exec falls under. `entrypoint`: the container's first exec,
+ * whose shell is the image's business, not an attacker's. The program's
+ * path is at buf[j->start], j->len bytes. */
+static __always_inline __u32 exec_rule(char *buf, const struct fng_cg_policy *policy, const struct fng_judgement *j,
+				       struct task_struct *task, struct linux_binprm *bprm, int entrypoint)
+{
+	struct file *file = BPF_CORE_READ(bprm, file);
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	__u32 nlink = BPF_CORE_READ(inode, __i_nlink);
+	__u16 mode = BPF_CORE_READ(inode, i_mode);
+	char *scratch = &buf[FNG_SCRATCH_KEY];
+	char leaf[16] = {}, applet[16] = {};
+	__u16 in = socket_family(task, 0), out = socket_family(task, 1);
+
+	if ((in == FNG_AF_INET || in == FNG_AF_INET6) && (out == FNG_AF_INET || out == FNG_AF_INET6) &&
+	    rule_on(policy, FNG_DET_REVERSE_SHELL))
+		return FNG_DET_REVERSE_SHELL;
+	if (nlink == 0 && rule_on(policy, FNG_DET_FILELESS_EXEC))
+		return FNG_DET_FILELESS_EXEC;
+	if (!entrypoint && rule_on(policy, FNG_DET_SHELL)) {
+		bpf_probe_read_kernel_str(leaf, sizeof(leaf), BPF_CORE_READ(file, f_path.dentry, d_name.name));
+		if (is_shell(leaf))
+			return FNG_DET_SHELL;
+		/* A multi-call binary is the applet it was started as; a script,
+		 * its interpreter. */
+		basename_of(scratch, BPF_CORE_READ(bprm, interp), applet);
+		if (is_shell(applet))
+			return FNG_DET_SHELL;
+	}
+	if ((mode & FNG_S_ISUID || (mode & (FNG_S_ISGID | FNG_S_IXGRP)) == (FNG_S_ISGID | FNG_S_IXGRP)) &&
+	    rule_on(policy, FNG_DET_SETUID_EXEC))
+		return FNG_DET_SETUID_EXEC;
+	if (nlink && inode_ctime_ns(inode) > policy->started_ns && rule_on(policy, FNG_DET_DROP_AND_EXECUTE))
+		return FNG_DET_DROP_AND_EXECUTE;
+	if (rule_on(policy, FNG_DET_EXEC_FROM_WRITABLE_DIR)) {
+		char head[16] = {};
+
+		bpf_probe_read_kernel(head, sizeof(head), &buf[j->start & (FNG_PATH_MAX - 1)]);
+		if (UNDER(head, "/tmp/") || UNDER(head, "/var/tmp/") || UNDER(head, "/dev/") || UNDER(head, "/run/"))
+			return FNG_DET_EXEC_FROM_WRITABLE_DIR;
+	}
+	return FNG_DET_NONE;
+}
+
+/* Judges an exec (already resolved into j) and reports the detection. */
+static __always_inline void detect_exec(char *buf, struct fng_cg_stats *stats, const struct fng_cg_policy *policy,
+					__u64 cgid, const struct fng_judgement *j, struct task_struct *task,
+					struct linux_binprm *bprm, int entrypoint)
+{
+	__u32 rule = exec_rule(buf, policy, j, task, bprm, entrypoint);
+	struct fng_detection_event *event;
+	__u32 len = j->len & (FNG_PATH_MAX - 1);
+
+	if (rule == FNG_DET_NONE)
+		return;
+	event = detection_event(buf);
+	event->syscall = -1;
+
+	bpf_probe_read_kernel(event->path, len, &buf[j->start & (FNG_PATH_MAX - 1)]);
+	fire(stats, policy, cgid, event, rule, len);
+}
+
+#endif
