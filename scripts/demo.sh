@@ -33,7 +33,7 @@ import json, sys
 bundle, fnguard, policy, shared = sys.argv[1:]
 config = json.load(open("test-bundles/function/config.json"))
 config["process"]["args"] = ["/fnguard-payload", "tcp=127.0.0.2:8080", "tcp=127.0.0.3:8080",
-                             "touch=/shared/ran", "wait=/shared/go", "cat=/etc/secret"]
+                             "exec=/bin/sh:-c:true", "touch=/shared/ran", "wait=/shared/go", "cat=/etc/secret"]
 config["annotations"] = {"fnguard.io/egress": policy, "fnguard.io/function": "demo-hello",
                          "fnguard.io/files.deny": "/etc/secret"}
 config["mounts"].append({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rw"]})
@@ -53,7 +53,7 @@ sleep 0.2
 "$FNGUARD" events > "$WORK/events.log" 2>&1 &
 EVENTS_PID=$!
 
-bold "3. runc run: the function connects to both"
+bold "3. runc run: the function connects to both, then starts a shell"
 runc --root "$RUNC_ROOT" run --bundle "$BUNDLE" "$ID" > "$WORK/out.log" 2>&1 &
 RUN_PID=$!
 for _ in $(seq 200); do [ -e "$WORK/shared/ran" ] && break; sleep 0.05; done
@@ -61,6 +61,7 @@ sed 's/^/   function: /' "$WORK/out.log"
 grep -q "tcp=127.0.0.2:8080 ok" "$WORK/out.log" || { echo "demo: the allowed connect did not succeed" >&2; exit 1; }
 grep -q "tcp=127.0.0.3:8080 EPERM" "$WORK/out.log" || { echo "demo: the denied connect was not stopped" >&2; exit 1; }
 echo "   -> 127.0.0.2:8080 is allowed by the policy; 127.0.0.3:8080 failed with EPERM in the kernel"
+echo "   -> the shell ran (detection rules alert unless fnguard.io/rules.kill names them)"
 
 bold "4. fnguard status while the function runs"
 "$FNGUARD" status | sed 's/^/   /'
@@ -83,6 +84,8 @@ kill "$EVENTS_PID" 2>/dev/null || true
 wait "$EVENTS_PID" 2>/dev/null || true
 EVENTS_PID=
 sed 's/^/   /' "$WORK/events.log"
+grep -q "detection shell" "$WORK/events.log" || { echo "demo: the shell was not detected" >&2; exit 1; }
+echo "   -> the shell was reported by the built-in 'shell' rule (fnguard rules lists them all)"
 
 bold "7. After the container stopped, poststop removed its links, map entries and record"
 "$FNGUARD" status | sed 's/^/   /'

@@ -38,6 +38,7 @@ for lib in $(ldd "$FNGUARD" | grep -o '/[^ ]*'); do
 done
 echo "VM-SECRET-CONTENT" > "$root/etc/secret"
 echo "motd" > "$root/etc/motd"
+echo "root:VM-SHADOW:19000::::::" > "$root/etc/shadow"
 cat > "$root/bundle/config.json" <<'JSON'
 {"ociVersion": "1.0.2", "root": {"path": "/"},
  "annotations": {"fnguard.io/files.deny": "/etc/secret", "fnguard.io/exec": "/payload, /bin/busybox",
@@ -74,7 +75,7 @@ start() {
 }
 start vm /bundle cat=/etc/secret exec=/opt/tool:touch=/tmp/tool-ran cat=/etc/motd
 fn=$pid
-start audit /bundle-audit cat=/etc/secret attack=keyring
+start audit /bundle-audit cat=/etc/secret attack=keyring attack=secret-read
 audit=$pid
 /fnguard status | sed 's/^/vmtest: status: /'
 /fnguard doctor | sed 's/^/vmtest: doctor: /'
@@ -115,6 +116,7 @@ check "the exec was reported as stopped by bpf-lsm" '"verdict":"denied","mechani
 check "allowed opens are reported from file_open" '"verdict":"allowed","mechanism":"none","rule":"none","path":"/etc/motd","path_truncated":false,"access":"read","syscall":"openat","fd":-1'
 check "opens are watched by the LSM program" 'vmtest: global-link: fng_lsm_file_open'
 check "system call detection rules run beside BPF-LSM" '"container":"audit".*"kind":"detection".*"rule":"keyring"'
+check "open detection rules run in the LSM program" '"container":"audit".*"kind":"detection".*"rule":"secret-read".*"path":"/etc/shadow"'
 if [ "$(grep -c '"kind":"file.open".*"path":"/etc/motd"' "$log")" != 1 ]; then
   echo "FAIL - an open was not reported exactly once (LSM and syscall exit both reporting?)"; failed=$((failed + 1))
 fi
@@ -123,5 +125,5 @@ check "audit mode reports it" '"container":"audit".*"verdict":"audited","mechani
 if grep -q 'vmtest: fn: VM-SECRET-CONTENT' "$log" || grep -q 'the denied binary ran' "$log"; then
   echo "FAIL - a denied file or binary was used"; failed=$((failed + 1))
 fi
-echo "vmtest: $((13 - failed)) passed, $failed failed"
+echo "vmtest: $((14 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -162,7 +162,8 @@ pub struct DetectionEvent {
     /// Destination of a connection.
     pub daddr: Option<String>,
     pub dport: Option<u16>,
-    /// The program an exec rule saw run.
+    /// The program an exec rule saw run, the file an open rule saw opened,
+    /// or the socket path a runtime-socket connection named.
     pub path: Option<String>,
 }
 
@@ -170,12 +171,14 @@ pub struct DetectionEvent {
 fn syscall_name(nr: i32) -> &'static str {
     match nr {
         -1 => "exec",
+        2 => "open",
         9 => "mmap",
         10 => "mprotect",
         41 => "socket",
         42 => "connect",
         44 => "sendto",
         56 => "clone",
+        85 => "creat",
         90 => "chmod",
         91 => "fchmod",
         101 => "ptrace",
@@ -197,9 +200,11 @@ fn syscall_name(nr: i32) -> &'static str {
         248 => "add_key",
         249 => "request_key",
         250 => "keyctl",
+        257 => "openat",
         268 => "fchmodat",
         272 => "unshare",
         298 => "perf_event_open",
+        304 => "open_by_handle_at",
         308 => "setns",
         310 => "process_vm_readv",
         311 => "process_vm_writev",
@@ -213,6 +218,7 @@ fn syscall_name(nr: i32) -> &'static str {
         430 => "fsopen",
         432 => "fsmount",
         435 => "clone3",
+        437 => "openat2",
         442 => "mount_setattr",
         452 => "fchmodat2",
         _ => "other",

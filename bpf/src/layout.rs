@@ -109,7 +109,18 @@ pub(crate) fn path_rule(entry: &PathEntry) -> [u8; 8] {
     let (read, read_rule) = verdict(entry.verdicts.read);
     let (write, write_rule) = verdict(entry.verdicts.write);
     let (exec, exec_rule) = verdict(entry.verdicts.exec);
-    [read, write, exec, read_rule, write_rule, exec_rule, 0, 0]
+    // Detection rules stored as id + 1: 0 is none.
+    let detect = |rule: Option<u8>| rule.map_or(0, |id| id + 1);
+    [
+        read,
+        write,
+        exec,
+        read_rule,
+        write_rule,
+        exec_rule,
+        detect(entry.detect_read),
+        detect(entry.detect_write),
+    ]
 }
 
 /// `FNG_PATH_*` verdict and the `enum fng_rule` behind it.
@@ -174,6 +185,8 @@ mod tests {
                 write: Verdict::Deny(PathList::Deny),
                 exec: Verdict::Unset,
             },
+            detect_read: Some(20),
+            detect_write: None,
         };
         let key = path_key(9, &entry);
         assert_eq!(key.len(), 260);
@@ -183,7 +196,7 @@ mod tests {
         assert!(key[17..].iter().all(|&b| b == 0));
         assert_eq!(
             path_rule(&entry),
-            [1, 2, 0, RULE_FILES_READ, RULE_FILES_DENY, RULE_NONE, 0, 0]
+            [1, 2, 0, RULE_FILES_READ, RULE_FILES_DENY, RULE_NONE, 21, 0]
         );
     }
 

@@ -141,7 +141,7 @@ impl PolicyMaps {
                 flags |= flag;
             }
         }
-        for entry in lists.entries() {
+        for entry in policy.path_entries() {
             self.paths
                 .update(
                     &layout::path_key(cgroup_id, &entry),
@@ -194,7 +194,7 @@ impl PolicyMaps {
                 }
             }
         }
-        for entry in policy.paths.entries() {
+        for entry in policy.path_entries() {
             if delete_if_present(&self.paths, &layout::path_key(cgroup_id, &entry))? {
                 removed.prefixes += 1;
             }

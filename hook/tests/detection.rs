@@ -13,13 +13,13 @@ fn node(name: &str) -> Node {
 /// What a bundle needs for an attack beyond the payload.
 type Customise = for<'n> fn(BundleBuilder<'n>) -> BundleBuilder<'n>;
 
-/// The attack for each rule, and what its bundle needs.
-fn attacks() -> Vec<(&'static str, Customise)> {
+/// Each attack, the rule it must fire, and what its bundle needs.
+fn attacks() -> Vec<(&'static str, &'static str, Customise)> {
     fn plain(b: BundleBuilder<'_>) -> BundleBuilder<'_> {
         b
     }
-    vec![
-        ("shell", plain),
+    let rule_named_as_attack = [
+        ("shell", plain as Customise),
         ("exec-from-writable-dir", |b| b.program("/tmp/tool", 0o755)),
         ("drop-and-execute", plain),
         ("fileless-exec", plain),
@@ -40,7 +40,21 @@ fn attacks() -> Vec<(&'static str, Customise)> {
         ("cloud-metadata", |b| b.netns()),
         ("miner-port", |b| b.netns()),
         ("wx-memory", plain),
-    ]
+        ("secret-read", |b| b.file("/etc/shadow", b"root:$6$secret")),
+        ("runtime-socket", plain),
+    ];
+    let mut all: Vec<(&str, &str, Customise)> = rule_named_as_attack.into_iter().map(|(a, c)| (a, a, c)).collect();
+    all.extend([
+        (
+            "ssh-key-read",
+            "secret-read",
+            (|b| b.file("/home/app/.ssh/id_rsa", b"PRIVATE KEY")) as Customise,
+        ),
+        ("environ-read", "secret-read", plain),
+        ("release-agent-write", "escape-file-write", plain),
+        ("proc-mem-write", "ptrace", plain),
+    ]);
+    all
 }
 
 fn detections_of<'e>(events: &'e [Value], container: &str) -> Vec<&'e Value> {
@@ -50,10 +64,11 @@ fn detections_of<'e>(events: &'e [Value], container: &str) -> Vec<&'e Value> {
         .collect()
 }
 
-/// The evidence an event of this rule must carry.
-fn check_evidence(rule: &str, event: &Value) {
+/// The evidence the event of this attack must carry.
+fn check_evidence(attack: &str, event: &Value) {
     let syscall = event["syscall"].as_str().unwrap();
-    match rule {
+    let path = event["path"].as_str().unwrap_or_default();
+    match attack {
         "shell" => assert_eq!(event["path"], "/bin/busybox"),
         "exec-from-writable-dir" => assert_eq!(event["path"], "/tmp/tool"),
         "drop-and-execute" => assert_eq!(event["path"], "/shared/dropped"),
@@ -82,15 +97,26 @@ fn check_evidence(rule: &str, event: &Value) {
         "setuid-chmod" => assert_eq!((syscall, event["args"][1].as_u64()), ("chmod", Some(0o4755))),
         "raw-socket" => assert_eq!((syscall, event["args"][1].as_u64()), ("socket", Some(3))),
         "wx-memory" => assert_eq!((syscall, event["args"][2].as_u64()), ("mmap", Some(7))),
+        "secret-read" => assert_eq!((syscall, path), ("openat", "/etc/shadow")),
+        "ssh-key-read" => assert_eq!((syscall, path), ("openat", "/home/app/.ssh/id_rsa")),
+        "environ-read" => {
+            assert!(
+                path.starts_with("/proc/") && path.ends_with("/environ") && path != "/proc/1/environ",
+                "{event}"
+            )
+        }
+        "release-agent-write" => assert_eq!((syscall, path), ("openat", "/shared/cgroup/release_agent")),
+        "proc-mem-write" => assert_eq!((syscall, path), ("openat", "/proc/1/mem")),
+        "runtime-socket" => assert_eq!((syscall, path), ("connect", "/shared/docker.sock")),
         other => panic!("no evidence check for {other}"),
     }
     if syscall == "exec" {
-        assert!(event["path"].is_string(), "{rule}: {event}");
+        assert!(event["path"].is_string(), "{attack}: {event}");
     }
     assert_eq!(
         event["parent_comm"].as_str().map(str::is_empty),
         Some(false),
-        "{rule}: {event}"
+        "{attack}: {event}"
     );
 }
 
@@ -98,21 +124,21 @@ fn check_evidence(rule: &str, event: &Value) {
 fn every_attack_yields_exactly_its_rules_event_in_audit_mode() {
     let node = node("detect-audit");
     let follower = node.follow_events();
-    for (rule, customise) in attacks() {
+    for (attack, rule, customise) in attacks() {
         let mut bundle = node
-            .bundle(&format!("audit-{rule}"))
+            .bundle(&format!("audit-{attack}"))
             .annotation("fnguard.io/mode", "audit")
             .annotation("fnguard.io/function", "attacked");
         if rule == "wx-memory" {
             // Off by default: naming it in rules.kill turns it on (alert only in audit mode).
             bundle = bundle.annotation("fnguard.io/rules.kill", "wx-memory");
         }
-        let run = customise(bundle).steps(&[format!("attack={rule}")]).build().run();
-        assert_ne!(run.code, Some(137), "{rule}: audit mode killed it: {run:?}");
+        let run = customise(bundle).steps(&[format!("attack={attack}")]).build().run();
+        assert_ne!(run.code, Some(137), "{attack}: audit mode killed it: {run:?}");
     }
     let events = follower.stop();
-    for (rule, _) in attacks() {
-        let container = format!("audit-{rule}");
+    for (attack, rule, _) in attacks() {
+        let container = format!("audit-{attack}");
         let found = detections_of(&events, &container);
         let rules: Vec<&str> = found.iter().map(|e| e["rule"].as_str().unwrap()).collect();
         assert_eq!(rules, [rule], "{container}: {found:#?}");
@@ -121,7 +147,7 @@ fn every_attack_yields_exactly_its_rules_event_in_audit_mode() {
         assert_eq!(event["mechanism"], "none");
         assert_eq!(event["function"], "attacked");
         assert!(event["severity"].is_string() && event["technique"].as_str().unwrap().starts_with('T'));
-        check_evidence(rule, event);
+        check_evidence(attack, event);
     }
 }
 
@@ -129,28 +155,26 @@ fn every_attack_yields_exactly_its_rules_event_in_audit_mode() {
 fn every_attack_is_killed_at_its_step_when_its_rule_kills() {
     let node = node("detect-kill");
     let follower = node.follow_events();
-    for (rule, customise) in attacks() {
+    for (attack, rule, customise) in attacks() {
         let bundle = node
-            .bundle(&format!("kill-{rule}"))
+            .bundle(&format!("kill-{attack}"))
             .annotation("fnguard.io/rules.kill", rule);
         let run = customise(bundle)
-            .steps(&[format!("attack={rule}"), "touch=/shared/survived".into()])
+            .steps(&[format!("attack={attack}"), "touch=/shared/survived".into()])
             .build()
             .run();
-        assert_eq!(run.code, Some(137), "{rule}: not killed: {run:?}");
-        assert!(
-            !run.stdout.contains("sleep=0 ok") && !run.stdout.contains("shell ran"),
-            "{rule}: {run:?}"
-        );
+        assert_eq!(run.code, Some(137), "{attack}: not killed: {run:?}");
+        let leaked = ["sleep=0 ok", "shell ran", "root:$6$", "PRIVATE KEY"];
+        assert!(!leaked.iter().any(|l| run.stdout.contains(l)), "{attack}: {run:?}");
         assert!(
             !node.shared.join("survived").exists(),
-            "{rule}: went on after the attack"
+            "{attack}: went on after the attack"
         );
     }
     let events = follower.stop();
-    for (rule, _) in attacks() {
-        let found = detections_of(&events, &format!("kill-{rule}"));
-        assert_eq!(found.len(), 1, "{rule}: {found:#?}");
+    for (attack, rule, _) in attacks() {
+        let found = detections_of(&events, &format!("kill-{attack}"));
+        assert_eq!(found.len(), 1, "{attack}: {found:#?}");
         assert_eq!(
             (found[0]["rule"].as_str(), found[0]["verdict"].as_str()),
             (Some(rule), Some("denied"))

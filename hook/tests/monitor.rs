@@ -187,8 +187,9 @@ fn the_probe_read_build_of_the_open_monitor_judges_alike() {
         compat.helper_calls("fng_sys_exit", "bpf_probe_read_kernel"),
         default_build.helper_calls("fng_sys_exit", "bpf_probe_read_kernel"),
     );
+    // The path walk alone reads five fields per step that the default build loads.
     assert!(
-        probe_reads > 2 * plain,
+        probe_reads >= plain + 5,
         "probe-read build {probe_reads} reads, default {plain}"
     );
 }

@@ -157,6 +157,19 @@ impl Policy {
         Ok(Some(policy))
     }
 
+    /// The function's path trie entries: its file and exec lists, and the
+    /// detection paths of the rules it runs.
+    pub fn path_entries(&self) -> Vec<crate::paths::PathEntry> {
+        let detections: Vec<crate::paths::DetectionPath<'_>> = crate::rules::DETECTION_PATHS
+            .iter()
+            .filter_map(|(path, access, name)| {
+                let rule = crate::rules::by_name(name).expect("detection paths name known rules");
+                self.rules.is_on(rule).then_some((*path, *access, rule.id))
+            })
+            .collect();
+        self.paths.entries_with(&detections)
+    }
+
     /// Short stable fingerprint of the annotations, for records and events.
     pub fn digest(&self) -> String {
         let mut hasher = Sha256::new();

@@ -18,4 +18,4 @@ pub use cidr::Cidr;
 pub use egress::{EgressRule, PortRange, Protocols};
 pub use egress_table::{EgressTable, PrefixRules, MAX_PORT_RULES_PER_PREFIX};
 pub use error::PolicyError;
-pub use paths::{PathEntry, PathList, PathLists, PathVerdicts, Verdict, MAX_PATH_PREFIXES};
+pub use paths::{DetectionPath, PathEntry, PathList, PathLists, PathVerdicts, Verdict, MAX_PATH_PREFIXES};

@@ -45,7 +45,13 @@ pub struct PathEntry {
     /// `/etc\0` matches the path itself; `/etc/` everything below it.
     pub key: Vec<u8>,
     pub verdicts: PathVerdicts,
+    /// Detection rule ids that reading / writing under this key fires.
+    pub detect_read: Option<u8>,
+    pub detect_write: Option<u8>,
 }
+
+/// A detection path for [`PathLists::entries_with`]: prefix, access, rule id.
+pub type DetectionPath<'a> = (&'a str, crate::rules::PathAccess, u8);
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PathLists {
@@ -95,25 +101,37 @@ impl PathLists {
     /// The trie entries, with each access's verdict taken from the most
     /// specific prefix that has one.
     pub fn entries(&self) -> Vec<PathEntry> {
+        self.entries_with(&[])
+    }
+
+    /// The trie entries for these lists and detection paths together: each
+    /// key carries the verdicts of the most specific listed prefix and the
+    /// rule of the most specific detection path, per access.
+    pub fn entries_with(&self, detections: &[DetectionPath<'_>]) -> Vec<PathEntry> {
+        use crate::rules::PathAccess;
         let opinions = self.opinions();
+        let prefixes: BTreeSet<&str> = opinions.keys().copied().chain(detections.iter().map(|d| d.0)).collect();
+        let detected = |prefix: &str, access: PathAccess| {
+            ancestors(prefix).find_map(|a| detections.iter().find(|d| d.0 == a && d.1 == access).map(|d| d.2))
+        };
         let mut entries = Vec::new();
-        for prefix in opinions.keys().copied().collect::<BTreeSet<&str>>() {
-            let verdicts = resolve(&opinions, prefix);
-            if prefix == "/" {
-                entries.push(PathEntry {
-                    key: b"/".to_vec(),
-                    verdicts,
-                });
+        for prefix in prefixes {
+            let (verdicts, detect_read, detect_write) = (
+                resolve(&opinions, prefix),
+                detected(prefix, PathAccess::Read),
+                detected(prefix, PathAccess::Write),
+            );
+            let keys: Vec<Vec<u8>> = if prefix == "/" {
+                vec![b"/".to_vec()]
             } else {
-                entries.push(PathEntry {
-                    key: [prefix.as_bytes(), b"\0"].concat(),
-                    verdicts,
-                });
-                entries.push(PathEntry {
-                    key: [prefix.as_bytes(), b"/"].concat(),
-                    verdicts,
-                });
-            }
+                vec![[prefix.as_bytes(), b"\0"].concat(), [prefix.as_bytes(), b"/"].concat()]
+            };
+            entries.extend(keys.into_iter().map(|key| PathEntry {
+                key,
+                verdicts,
+                detect_read,
+                detect_write,
+            }));
         }
         entries
     }
@@ -222,6 +240,32 @@ mod tests {
             .find(|e| e.key == key.as_bytes())
             .unwrap_or_else(|| panic!("no key {key:?}"))
             .verdicts
+    }
+
+    #[test]
+    fn detection_paths_merge_with_listed_prefixes() {
+        use crate::rules::PathAccess::{Read, Write};
+        let detections = [("/etc/shadow", Read, 20), ("/proc/sys", Write, 21)];
+        let e = lists("", Some("/etc"), None, None).entries_with(&detections);
+        let get = |key: &str| {
+            e.iter()
+                .find(|e| e.key == key.as_bytes())
+                .unwrap_or_else(|| panic!("{key}"))
+        };
+        // /etc/shadow keeps the files.read allow of /etc and adds the rule.
+        let shadow = get("/etc/shadow\0");
+        assert_eq!(shadow.verdicts.read, Verdict::Allow(PathList::Read));
+        assert_eq!((shadow.detect_read, shadow.detect_write), (Some(20), None));
+        assert_eq!(get("/etc/").detect_read, None);
+        assert_eq!(
+            (get("/proc/sys/").detect_write, get("/proc/sys/").verdicts.read),
+            (Some(21), Verdict::Unset)
+        );
+        // A listed prefix below a detection path inherits the rule.
+        let e = lists("/etc/shadow/x", None, None, None).entries_with(&detections);
+        let below = e.iter().find(|e| e.key == b"/etc/shadow/x/").unwrap();
+        assert_eq!(below.detect_read, Some(20));
+        assert_eq!(lists("", None, None, None).entries_with(&[]), vec![]);
     }
 
     #[test]

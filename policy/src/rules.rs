@@ -213,6 +213,66 @@ pub const RULES: &[Rule] = &[
         false,
         "memory mapped or protected writable and executable at once (JIT runtimes do this; off by default)",
     ),
+    rule(
+        20,
+        "secret-read",
+        High,
+        "T1552.001",
+        true,
+        "a read of /etc/shadow, sudoers, SSH keys, service account tokens, cloud credentials, another process's environ",
+    ),
+    rule(
+        21,
+        "escape-file-write",
+        Critical,
+        "T1611",
+        true,
+        "a write to /proc/sys, /proc/sysrq-trigger, /sys/kernel, or a cgroup release_agent or notify_on_release",
+    ),
+    rule(
+        22,
+        "runtime-socket",
+        Critical,
+        "T1611",
+        true,
+        "a connection to a container runtime socket (docker.sock, containerd.sock, crio.sock, podman.sock ...)",
+    ),
+];
+
+/// Which opens of a detection path fire its rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathAccess {
+    Read,
+    Write,
+}
+
+/// Path prefixes (a file, or a directory and everything below it) whose
+/// opens fire a rule: merged into each function's path trie, so judging
+/// them costs no lookup of its own. Names the kernel side matches anywhere
+/// (release_agent, id_rsa, /proc/<pid>/environ ...) are in detect.bpf.h.
+pub const DETECTION_PATHS: &[(&str, PathAccess, &str)] = &[
+    ("/etc/shadow", PathAccess::Read, "secret-read"),
+    ("/etc/gshadow", PathAccess::Read, "secret-read"),
+    ("/etc/sudoers", PathAccess::Read, "secret-read"),
+    ("/etc/sudoers.d", PathAccess::Read, "secret-read"),
+    ("/etc/ssh/ssh_host_rsa_key", PathAccess::Read, "secret-read"),
+    ("/etc/ssh/ssh_host_ecdsa_key", PathAccess::Read, "secret-read"),
+    ("/etc/ssh/ssh_host_ed25519_key", PathAccess::Read, "secret-read"),
+    ("/etc/ssh/ssh_host_dsa_key", PathAccess::Read, "secret-read"),
+    ("/etc/kubernetes", PathAccess::Read, "secret-read"),
+    ("/root/.ssh", PathAccess::Read, "secret-read"),
+    ("/root/.aws", PathAccess::Read, "secret-read"),
+    ("/root/.azure", PathAccess::Read, "secret-read"),
+    ("/root/.config/gcloud", PathAccess::Read, "secret-read"),
+    ("/root/.docker/config.json", PathAccess::Read, "secret-read"),
+    ("/root/.kube/config", PathAccess::Read, "secret-read"),
+    ("/run/secrets/kubernetes.io", PathAccess::Read, "secret-read"),
+    ("/var/run/secrets/kubernetes.io", PathAccess::Read, "secret-read"),
+    ("/run/secrets/eks.amazonaws.com", PathAccess::Read, "secret-read"),
+    ("/var/run/secrets/eks.amazonaws.com", PathAccess::Read, "secret-read"),
+    ("/proc/sys", PathAccess::Write, "escape-file-write"),
+    ("/proc/sysrq-trigger", PathAccess::Write, "escape-file-write"),
+    ("/sys/kernel", PathAccess::Write, "escape-file-write"),
 ];
 
 pub fn by_name(name: &str) -> Option<&'static Rule> {
@@ -335,6 +395,14 @@ mod tests {
         assert_eq!(RuleSet::from_lists(None, Some(" , ")).unwrap_err().0, "kill");
         let (_, err) = RuleSet::from_lists(Some("shell"), Some("shell")).unwrap_err();
         assert!(err.contains("also in rules.disable"), "{err}");
+    }
+
+    #[test]
+    fn detection_paths_name_known_rules_and_normal_paths() {
+        for (path, _, rule) in DETECTION_PATHS {
+            assert!(by_name(rule).is_some(), "{rule}");
+            assert_eq!(crate::paths::parse_path_list(path).unwrap(), [path.to_string()]);
+        }
     }
 
     #[test]

@@ -57,6 +57,8 @@
 
 #define FNG_CLONE_NEW_NAMESPACES 0x7E020080ULL /* CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME */
 #define FNG_PROT_WX 6			       /* PROT_WRITE | PROT_EXEC */
+#define FNG_AF_UNIX 1
+#define FNG_UNIX_PATH_MAX 108
 #define FNG_AF_INET 2
 #define FNG_AF_INET6 10
 #define FNG_AF_PACKET 17
@@ -87,8 +89,8 @@ static __always_inline struct fng_detection_event *detection_event(char *buf)
 
 /* Counts, kills when the rule says so in enforce mode, and reports the
  * detection assembled in `event` with `path_len` bytes of path. */
-static __always_inline void fire(struct fng_cg_stats *stats, const struct fng_cg_policy *policy, __u64 cgid,
-				 struct fng_detection_event *event, __u32 rule, __u32 path_len)
+static __always_inline int fire(struct fng_cg_stats *stats, const struct fng_cg_policy *policy, __u64 cgid,
+				struct fng_detection_event *event, __u32 rule, __u32 path_len)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	int kill = ((policy->rules_kill >> (rule & 63)) & 1) && !(policy->flags & FNG_F_AUDIT);
@@ -97,7 +99,7 @@ static __always_inline void fire(struct fng_cg_stats *stats, const struct fng_cg
 	if (kill)
 		kill_current();
 	else if (!take_event_budget(stats, cgid))
-		return;
+		return 0;
 	fill_header(&event->hdr, FNG_EV_DETECTION, cgid, BPF_CORE_READ(task, real_parent, tgid));
 	event->hdr.verdict = kill ? FNG_DENIED : FNG_ALERTED;
 	event->hdr.mechanism = kill ? FNG_MECH_SIGKILL : FNG_MECH_NONE;
@@ -106,13 +108,67 @@ static __always_inline void fire(struct fng_cg_stats *stats, const struct fng_cg
 	path_len &= FNG_PATH_MAX - 1;
 	event->path_len = path_len;
 	send_event(stats, event, sizeof(*event) + (__u64)path_len);
+	return kill;
+}
+
+/* The name a NUL-terminated buffer holds, compared with a literal. */
+#define NAME_IS(name, lit) same_bytes((name), (lit), sizeof(lit))
+static __always_inline int same_bytes(const char *a, const char *b, __u32 n)
+{
+	for (__u32 i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* Where basename_of keeps its scan position and result (see FNG_SCRATCH_POS
+ * for why in the map and not on the stack). */
+#define FNG_SCRATCH_BASE (FNG_SCRATCH_POS + 16)
+
+struct fng_scan {
+	char *scratch;
+};
+
+static long basename_step(__u32 i, struct fng_scan *scan)
+{
+	char *scratch = scan->scratch;
+	char c;
+
+	if (!scratch)
+		return 1;
+	c = scratch[i & (FNG_NAME_FIELD - 1)];
+
+	if (!c)
+		return 1;
+	if (c == '/')
+		*(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY] = i + 1;
+	return 0;
+}
+
+/* The last component of a string (up to 16 bytes of it) into out; `user`:
+ * the string is in user memory. `scratch` is &buf[FNG_SCRATCH_KEY]. */
+static __always_inline void basename_of(char *scratch, const char *str, int user, char out[16])
+{
+	struct fng_scan scan = { .scratch = scratch };
+	__u32 base;
+
+	long n = user ? bpf_probe_read_user_str(scratch, FNG_NAME_FIELD, str)
+		      : bpf_probe_read_kernel_str(scratch, FNG_NAME_FIELD, str);
+
+	if (n <= 0)
+		return;
+	*(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY] = 0;
+	bpf_loop(FNG_NAME_FIELD, basename_step, &scan, 0);
+	base = *(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY];
+	bpf_probe_read_kernel_str(out, 16, &scratch[base & (FNG_NAME_FIELD - 1)]);
 }
 
 /* ---- system calls ---- */
 
 /* A connection's destination from the user's sockaddr: metadata service or
  * miner pool. Fills the address fields of the event. */
-static __always_inline __u32 connection_rule(struct fng_detection_event *event, const void *uaddr)
+static __always_inline __u32 connection_rule(char *buf, struct fng_detection_event *event, const void *uaddr,
+					     __u32 *path_len)
 {
 	struct {
 		__u16 family;
@@ -124,6 +180,18 @@ static __always_inline __u32 connection_rule(struct fng_detection_event *event, 
 
 	if (!uaddr || bpf_probe_read_user(&sa, sizeof(sa), uaddr))
 		return FNG_DET_NONE;
+	if (sa.family == FNG_AF_UNIX) {
+		const char *sun_path = (const char *)uaddr + 2;
+		char name[16] = {};
+		long n = bpf_probe_read_user_str(event->path, FNG_UNIX_PATH_MAX, sun_path);
+
+		*path_len = n > 1 ? n - 1 : 0;
+		basename_of(&buf[FNG_SCRATCH_KEY], sun_path, 1, name);
+		if (NAME_IS(name, "docker.sock") || NAME_IS(name, "containerd.sock") || NAME_IS(name, "crio.sock") ||
+		    NAME_IS(name, "podman.sock") || NAME_IS(name, "dockershim.sock") || NAME_IS(name, "cri-dockerd.sock"))
+			return FNG_DET_RUNTIME_SOCKET;
+		return FNG_DET_NONE;
+	}
 	port = bpf_ntohs(sa.port);
 	event->family = sa.family;
 	event->port = port;
@@ -282,9 +350,10 @@ static __always_inline void detect_syscall(char *buf, struct fng_cg_stats *stats
 					   const struct pt_regs *regs, long ret, __u32 rule)
 {
 	struct fng_detection_event *event = detection_event(buf);
+	__u32 path_len = 0;
 
 	if (is_addressed_send(nr, regs))
-		rule = connection_rule(event, (const void *)(nr == NR_CONNECT ? regs->si : regs->r8));
+		rule = connection_rule(buf, event, (const void *)(nr == NR_CONNECT ? regs->si : regs->r8), &path_len);
 	if (!rule_on(policy, rule))
 		return;
 	event->syscall = nr;
@@ -293,65 +362,17 @@ static __always_inline void detect_syscall(char *buf, struct fng_cg_stats *stats
 	event->args[1] = regs->si;
 	event->args[2] = regs->dx;
 	event->args[3] = regs->r10;
-	fire(stats, policy, cgid, event, rule, 0);
+	fire(stats, policy, cgid, event, rule, path_len);
 }
 
 /* ---- execs ---- */
 
-/* The name a NUL-terminated buffer holds, compared with a literal. */
-#define NAME_IS(name, lit) same_bytes((name), (lit), sizeof(lit))
-static __always_inline int same_bytes(const char *a, const char *b, __u32 n)
-{
-	for (__u32 i = 0; i < n; i++)
-		if (a[i] != b[i])
-			return 0;
-	return 1;
-}
 
 static __always_inline int is_shell(const char *n)
 {
 	return NAME_IS(n, "sh") || NAME_IS(n, "bash") || NAME_IS(n, "dash") || NAME_IS(n, "ash") ||
 	       NAME_IS(n, "zsh") || NAME_IS(n, "ksh") || NAME_IS(n, "mksh") || NAME_IS(n, "csh") ||
 	       NAME_IS(n, "tcsh") || NAME_IS(n, "fish") || NAME_IS(n, "rbash");
-}
-
-/* Where basename_of keeps its scan position and result (see FNG_SCRATCH_POS
- * for why in the map and not on the stack). */
-#define FNG_SCRATCH_BASE (FNG_SCRATCH_POS + 8)
-
-struct fng_scan {
-	char *scratch;
-};
-
-static long basename_step(__u32 i, struct fng_scan *scan)
-{
-	char *scratch = scan->scratch;
-	char c;
-
-	if (!scratch)
-		return 1;
-	c = scratch[i & (FNG_NAME_FIELD - 1)];
-
-	if (!c)
-		return 1;
-	if (c == '/')
-		*(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY] = i + 1;
-	return 0;
-}
-
-/* The last component of a kernel string (up to 16 bytes of it) into out.
- * `scratch` is &buf[FNG_SCRATCH_KEY]. */
-static __always_inline void basename_of(char *scratch, const char *kstr, char out[16])
-{
-	struct fng_scan scan = { .scratch = scratch };
-	__u32 base;
-
-	if (bpf_probe_read_kernel_str(scratch, FNG_NAME_FIELD, kstr) <= 0)
-		return;
-	*(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY] = 0;
-	bpf_loop(FNG_NAME_FIELD, basename_step, &scan, 0);
-	base = *(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY];
-	bpf_probe_read_kernel_str(out, 16, &scratch[base & (FNG_NAME_FIELD - 1)]);
 }
 
 /* True when a path whose first bytes are in `head` lies under `dir`
@@ -427,7 +448,7 @@ static __always_inline __u32 exec_rule(char *buf, const struct fng_cg_policy *po
 			return FNG_DET_SHELL;
 		/* A multi-call binary is the applet it was started as; a script,
 		 * its interpreter. */
-		basename_of(scratch, BPF_CORE_READ(bprm, interp), applet);
+		basename_of(scratch, BPF_CORE_READ(bprm, interp), 0, applet);
 		if (is_shell(applet))
 			return FNG_DET_SHELL;
 	}
@@ -462,6 +483,100 @@ static __always_inline void detect_exec(char *buf, struct fng_cg_stats *stats, c
 
 	bpf_probe_read_kernel(event->path, len, &buf[j->start & (FNG_PATH_MAX - 1)]);
 	fire(stats, policy, cgid, event, rule, len);
+}
+
+/* ---- opens ---- */
+
+/* The pid of the current process as /proc in its own pid namespace shows it. */
+static __always_inline __u32 ns_tgid(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid up = {};
+
+	bpf_probe_read_kernel(&up, sizeof(up),
+			      (char *)pid + bpf_core_field_offset(struct pid, numbers) + (level & 7) * sizeof(up));
+	return up.nr;
+}
+
+/* True when the path (first bytes in head, len bytes in all) is
+ * /proc/<pid>/<leaf>; sets *pid. */
+static __always_inline int proc_pid_file(const char *head, __u32 len, __u32 leaf_len, __u32 *pid)
+{
+	__u32 digits = len - 7 - leaf_len, value = 0;
+
+	if (len < 8 + leaf_len || digits > 10 || !UNDER(head, "/proc/"))
+		return 0;
+	for (int i = 0; i < 10; i++) {
+		char c = head[6 + i];
+
+		if (i >= digits)
+			break;
+		if (c < '0' || c > '9')
+			return 0;
+		value = value * 10 + (c - '0');
+	}
+	*pid = value;
+	return 1;
+}
+
+/* The rule an open (already judged into j) falls under: a detection path
+ * from the function's trie, or a file name matched wherever it lies. */
+static __always_inline __u32 open_rule(char *buf, const struct fng_cg_policy *policy, const struct fng_judgement *j)
+{
+	__u32 leaf_pos = *(__u32 *)&buf[FNG_SCRATCH_LEAF], leaf_len, pid = 0;
+	char leaf[20] = {}, head[24] = {};
+
+	if (j->detection != FNG_DET_NONE)
+		return rule_on(policy, j->detection) ? j->detection : FNG_DET_NONE;
+	if (!leaf_pos || leaf_pos >= FNG_PATH_MAX)
+		return FNG_DET_NONE;
+	/* Names are told apart by length first: most opens read nothing more. */
+	leaf_len = FNG_PATH_MAX - 1 - leaf_pos;
+	if ((j->access & FNG_ACCESS_WRITE) && (leaf_len == 3 || leaf_len == 13 || leaf_len == 17)) {
+		bpf_probe_read_kernel(leaf, sizeof(leaf), &buf[(leaf_pos + 1) & (FNG_PATH_MAX - 1)]);
+		if ((NAME_IS(leaf, "release_agent") || NAME_IS(leaf, "notify_on_release")) &&
+		    rule_on(policy, FNG_DET_ESCAPE_FILE_WRITE))
+			return FNG_DET_ESCAPE_FILE_WRITE;
+		if (NAME_IS(leaf, "mem") && rule_on(policy, FNG_DET_PTRACE)) {
+			bpf_probe_read_kernel(head, sizeof(head), &buf[j->start & (FNG_PATH_MAX - 1)]);
+			if (proc_pid_file(head, j->len, 3, &pid))
+				return FNG_DET_PTRACE;
+		}
+	}
+	if ((j->access & FNG_ACCESS_READ) && (leaf_len == 6 || leaf_len == 7 || leaf_len == 8 || leaf_len == 10) &&
+	    rule_on(policy, FNG_DET_SECRET_READ)) {
+		bpf_probe_read_kernel(leaf, sizeof(leaf), &buf[(leaf_pos + 1) & (FNG_PATH_MAX - 1)]);
+		if (NAME_IS(leaf, "id_rsa") || NAME_IS(leaf, "id_dsa") || NAME_IS(leaf, "id_ecdsa") ||
+		    NAME_IS(leaf, "id_ed25519"))
+			return FNG_DET_SECRET_READ;
+		if (NAME_IS(leaf, "environ")) {
+			bpf_probe_read_kernel(head, sizeof(head), &buf[j->start & (FNG_PATH_MAX - 1)]);
+			if (proc_pid_file(head, j->len, 7, &pid) && pid != ns_tgid())
+				return FNG_DET_SECRET_READ;
+		}
+	}
+	return FNG_DET_NONE;
+}
+
+/* Judges an open (already resolved into j) and reports the detection.
+ * Returns whether the process is being killed. */
+static __always_inline int detect_open(char *buf, struct fng_cg_stats *stats, const struct fng_cg_policy *policy,
+				       __u64 cgid, const struct fng_judgement *j, long nr, long fd)
+{
+	__u32 rule = open_rule(buf, policy, j);
+	struct fng_detection_event *event;
+	__u32 len = j->len & (FNG_PATH_MAX - 1);
+
+	if (rule == FNG_DET_NONE)
+		return 0;
+	event = detection_event(buf);
+	event->syscall = nr;
+	event->ret = fd;
+	event->args[0] = j->access;
+	bpf_probe_read_kernel(event->path, len, &buf[j->start & (FNG_PATH_MAX - 1)]);
+	return fire(stats, policy, cgid, event, rule, len);
 }
 
 #endif

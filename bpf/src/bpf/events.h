@@ -45,6 +45,9 @@ enum fng_detection {
 	FNG_DET_CLOUD_METADATA = 17,
 	FNG_DET_MINER_PORT = 18,
 	FNG_DET_WX_MEMORY = 19,
+	FNG_DET_SECRET_READ = 20,
+	FNG_DET_ESCAPE_FILE_WRITE = 21,
+	FNG_DET_RUNTIME_SOCKET = 22,
 	FNG_DET_NONE = 0xff,
 };
 
@@ -140,7 +143,7 @@ struct fng_detection_event {
 	__u16 port;		/* host order */
 	__u32 path_len;		/* bytes of path, no NUL */
 	__u8 addr[16];		/* IPv4 in the first 4 bytes */
-	char path[];		/* exec detections: the program run */
+	char path[];		/* the program run, the file opened, the socket path */
 };
 
 /* Sent at the end of a window in which a cgroup's events were throttled. */

@@ -75,5 +75,6 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 		kill_on_violation(&stats->open_violations, policy);
 	if (should_report(stats, policy, cgid, j.violation))
 		emit_open_event(buf, stats, policy, cgid, &j, FNG_MECH_SIGKILL, nr, ret);
+	detect_open(buf, stats, policy, cgid, &j, nr, ret);
 	return 0;
 }

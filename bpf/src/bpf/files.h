@@ -34,7 +34,8 @@ struct fng_path_rule {
 	__u8 read_rule;	 /* enum fng_rule that set read */
 	__u8 write_rule; /* enum fng_rule that set write */
 	__u8 exec_rule;	 /* enum fng_rule that set exec */
-	__u8 pad[2];
+	__u8 detect_read;  /* enum fng_detection + 1 that reading fires; 0: none */
+	__u8 detect_write; /* ... that writing fires */
 };
 
 /* A file a files.deny rule covers, by identity, so another name for it (a

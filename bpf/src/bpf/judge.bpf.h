@@ -19,6 +19,7 @@ struct fng_judgement {
 	__u8 truncated;
 	__u8 access;	 /* FNG_ACCESS_* (opens) */
 	__u8 violation;	 /* enum fng_rule, FNG_RULE_NONE when allowed */
+	__u8 detection;	 /* enum fng_detection a detection path fires, or FNG_DET_NONE */
 };
 
 /* The rule an access breaks, or FNG_RULE_NONE. A global function: verified
@@ -101,6 +102,11 @@ static __always_inline void judge_open(char *buf, const struct fng_cg_policy *po
 	j->len = resolve_path(buf, __builtin_preserve_access_index(&file->f_path), &j->start, &j->truncated);
 	rule = lookup_path_rule(buf, cgid, j->start, j->len);
 	j->violation = access_violation(policy->flags, rule ? *(__u64 *)rule : 0, j->access | (j->truncated << 8));
+	j->detection = FNG_DET_NONE;
+	if (rule && (j->access & FNG_ACCESS_READ) && rule->detect_read)
+		j->detection = rule->detect_read - 1;
+	else if (rule && (j->access & FNG_ACCESS_WRITE) && rule->detect_write)
+		j->detection = rule->detect_write - 1;
 	/* An O_PATH fd grants no content; reopening it is judged on its own. */
 	if (!j->violation && j->access && inode_denied(policy, cgid, file))
 		j->violation = FNG_RULE_FILES_DENY;

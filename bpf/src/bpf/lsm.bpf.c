@@ -10,7 +10,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
-#include "judge.bpf.h"
+#include "detect.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -49,6 +49,9 @@ int BPF_PROG(fng_lsm_file_open, struct file *file, int ret)
 	/* The fd is not allocated to the file yet: events say -1. */
 	if (should_report(stats, policy, cgid, j.violation))
 		emit_open_event(buf, stats, policy, cgid, &j, FNG_MECH_LSM, current_syscall(), -1);
+	/* A detection that kills also refuses the open. */
+	if (detect_open(buf, stats, policy, cgid, &j, current_syscall(), -1))
+		deny = 1;
 	return deny ? -FNG_EPERM : 0;
 }
 

@@ -8,7 +8,7 @@
 
 #define FNG_MAX_CGROUPS 16384
 #define FNG_MAX_PREFIXES 262144
-#define FNG_MAX_PATH_RULES 65536
+#define FNG_MAX_PATH_RULES 262144 /* about 44 per function are detection paths */
 #define FNG_SCRATCH_SIZE (4 * FNG_PATH_MAX)
 
 /* cgroup id -> policy flags. Written by the hook at createRuntime, deleted at

@@ -24,6 +24,8 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
  * from a map is not tracked precisely, so the verifier sees the bpf_loop
  * callback converge at once instead of walking every position. */
 #define FNG_SCRATCH_POS (2 * FNG_PATH_MAX + 448)
+/* Where the walk leaves the offset of the last component's '/' (0: none). */
+#define FNG_SCRATCH_LEAF (2 * FNG_PATH_MAX + 456)
 
 /* State of one path walk, shared with the bpf_loop callback. */
 struct fng_walk {
@@ -78,6 +80,8 @@ static long walk_step(__u32 index, struct fng_walk *w)
 	buf[pos & (FNG_PATH_MAX - 1)] = '/';
 	bpf_probe_read_kernel(&buf[(pos + 1) & (FNG_PATH_MAX - 1)], len, FNG_READ(struct dentry, dentry, d_name.name));
 	*(__u32 *)&buf[FNG_SCRATCH_POS] = pos;
+	if (!*(__u32 *)&buf[FNG_SCRATCH_LEAF])
+		*(__u32 *)&buf[FNG_SCRATCH_LEAF] = pos;
 	parent = FNG_READ(struct dentry, dentry, d_parent);
 	if (parent == dentry) {
 		w->truncated = 0;
@@ -111,6 +115,7 @@ static __always_inline __u32 resolve_path(char *buf, const struct path *fpath, _
 	}
 	buf[FNG_PATH_MAX] = 0;
 	*(__u32 *)&buf[FNG_SCRATCH_POS] = FNG_PATH_MAX;
+	*(__u32 *)&buf[FNG_SCRATCH_LEAF] = 0;
 	bpf_loop(FNG_MAX_COMPONENTS, walk_step, &w, 0);
 	pos = *(__u32 *)&buf[FNG_SCRATCH_POS] & (2 * FNG_PATH_MAX - 1);
 	if (pos >= FNG_PATH_MAX) {

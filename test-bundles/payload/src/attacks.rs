@@ -116,6 +116,27 @@ pub fn run(name: &str) -> io::Result<()> {
             )?;
             sys(11, [addr as u64, 4096, 0, 0, 0, 0]).map(drop) // munmap
         }
+        // The image ships /etc/shadow and /home/app/.ssh/id_rsa (the test puts them there).
+        "secret-read" => fs::read("/etc/shadow").map(drop),
+        "ssh-key-read" => fs::read("/home/app/.ssh/id_rsa").map(drop),
+        "environ-read" => {
+            let mut other = Command::new("/proc/self/exe").arg("sleep=5000").spawn()?;
+            let read = fs::read(format!("/proc/{}/environ", other.id())).map(drop);
+            let _ = other.kill();
+            let _ = other.wait();
+            read
+        }
+        // What writing a mounted cgroup v1 hierarchy's release_agent looks like.
+        "release-agent-write" => {
+            fs::create_dir_all("/shared/cgroup")?;
+            fs::write("/shared/cgroup/release_agent", b"/payload")
+        }
+        "proc-mem-write" => fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/proc/self/mem")
+            .map(drop),
+        "runtime-socket" => std::os::unix::net::UnixStream::connect("/shared/docker.sock").map(drop),
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("unknown attack {other:?}"),
