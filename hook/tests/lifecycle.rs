@@ -332,3 +332,28 @@ fn the_open_monitor_is_attached_by_a_container_and_detached_by_gc_when_idle() {
     assert!(second.build().run().success);
     assert_eq!(link.exists(), !lsm, "re-attached by the next container");
 }
+
+#[test]
+fn gc_removes_objects_of_earlier_builds_that_no_container_uses() {
+    let node = node("gc-builds");
+    let run = node
+        .bundle("current")
+        .annotation("fnguard.io/egress", "none")
+        .steps(&["sleep=0"])
+        .build()
+        .run();
+    assert!(run.success, "{run:?}");
+    let unused = node.pin_root.join("0123456789ab");
+    let used = node.pin_root.join("ba9876543210");
+    std::fs::create_dir_all(unused.join("links/global")).unwrap();
+    std::fs::create_dir_all(used.join("links/4242")).unwrap();
+    let out = node.fnguard(&["gc"]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!unused.exists() && used.exists(), "{report}");
+    assert!(report.contains("removed objects of an earlier build"), "{report}");
+    assert!(report.contains("kept objects of an earlier build"), "{report}");
+    // The current build's objects stay for the next container.
+    assert_eq!(std::fs::read_dir(&node.pin_root).unwrap().count(), 2, "{report}");
+    std::fs::remove_dir_all(&used).unwrap();
+}

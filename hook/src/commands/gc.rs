@@ -1,10 +1,11 @@
 //! `fnguard gc`: removes what containers whose poststop never ran left
 //! behind: records of dead cgroups, links without a record, map entries of
-//! cgroups no live record owns.
+//! cgroups no live record owns, and the objects of earlier fnguard builds
+//! that no container uses any more.
 
 use std::collections::BTreeSet;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use fnguard_bpf::{detach_cgroup_programs, is_loaded, pinned_link_cgroups, PolicyMaps};
 
 use crate::cgroup;
@@ -51,9 +52,39 @@ pub fn run(settings: &Settings) -> Result<()> {
             cleaned += 1;
         }
     }
+    cleaned += remove_earlier_builds(&layout)?;
     if crate::teardown::unwatch_if_idle(settings, &records)? {
         println!("detached the syscall-exit monitor: no container is managed");
     }
     println!("gc: {cleaned} removed, {} live container(s) kept", live.len());
     Ok(())
+}
+
+/// Objects pinned by other fnguard builds (other ABI directories) stay
+/// attached node-wide until removed: once none of their containers is left,
+/// unpinning them detaches their programs and frees their maps.
+fn remove_earlier_builds(layout: &fnguard_bpf::PinLayout) -> Result<usize> {
+    let mut removed = 0;
+    let Ok(dirs) = std::fs::read_dir(layout.root()) else {
+        return Ok(0);
+    };
+    for dir in dirs.flatten().map(|e| e.path()) {
+        if dir == layout.abi_dir() || !dir.is_dir() {
+            continue;
+        }
+        let in_use = std::fs::read_dir(dir.join("links"))
+            .map(|links| links.flatten().any(|l| l.file_name() != "global"))
+            .unwrap_or(false);
+        if in_use {
+            println!(
+                "kept objects of an earlier build at {}: containers still use them",
+                dir.display()
+            );
+            continue;
+        }
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing earlier build's pins {}", dir.display()))?;
+        println!("removed objects of an earlier build at {}", dir.display());
+        removed += 1;
+    }
+    Ok(removed)
 }
