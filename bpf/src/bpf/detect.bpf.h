@@ -526,15 +526,18 @@ static __always_inline int proc_pid_file(const char *head, __u32 len, __u32 leaf
 static __always_inline __u32 open_rule(char *buf, const struct fng_cg_policy *policy, const struct fng_judgement *j)
 {
 	__u32 leaf_pos = *(__u32 *)&buf[FNG_SCRATCH_LEAF], leaf_len, pid = 0;
-	char leaf[20] = {}, head[24] = {};
+	char leaf[20] = {}, head[24] = {}, first;
 
 	if (j->detection != FNG_DET_NONE)
 		return rule_on(policy, j->detection) ? j->detection : FNG_DET_NONE;
 	if (!leaf_pos || leaf_pos >= FNG_PATH_MAX)
 		return FNG_DET_NONE;
-	/* Names are told apart by length first: most opens read nothing more. */
+	/* Names are told apart by length and first letter, both in the scratch
+	 * map already: most opens read nothing more. */
 	leaf_len = FNG_PATH_MAX - 1 - leaf_pos;
-	if ((j->access & FNG_ACCESS_WRITE) && (leaf_len == 3 || leaf_len == 13 || leaf_len == 17)) {
+	first = buf[(leaf_pos + 1) & (FNG_PATH_MAX - 1)];
+	if ((j->access & FNG_ACCESS_WRITE) && (first == 'r' || first == 'n' || first == 'm') &&
+	    (leaf_len == 3 || leaf_len == 13 || leaf_len == 17)) {
 		bpf_probe_read_kernel(leaf, sizeof(leaf), &buf[(leaf_pos + 1) & (FNG_PATH_MAX - 1)]);
 		if ((NAME_IS(leaf, "release_agent") || NAME_IS(leaf, "notify_on_release")) &&
 		    rule_on(policy, FNG_DET_ESCAPE_FILE_WRITE))
@@ -545,8 +548,8 @@ static __always_inline __u32 open_rule(char *buf, const struct fng_cg_policy *po
 				return FNG_DET_PTRACE;
 		}
 	}
-	if ((j->access & FNG_ACCESS_READ) && (leaf_len == 6 || leaf_len == 7 || leaf_len == 8 || leaf_len == 10) &&
-	    rule_on(policy, FNG_DET_SECRET_READ)) {
+	if ((j->access & FNG_ACCESS_READ) && (first == 'i' || first == 'e') &&
+	    (leaf_len == 6 || leaf_len == 7 || leaf_len == 8 || leaf_len == 10) && rule_on(policy, FNG_DET_SECRET_READ)) {
 		bpf_probe_read_kernel(leaf, sizeof(leaf), &buf[(leaf_pos + 1) & (FNG_PATH_MAX - 1)]);
 		if (NAME_IS(leaf, "id_rsa") || NAME_IS(leaf, "id_dsa") || NAME_IS(leaf, "id_ecdsa") ||
 		    NAME_IS(leaf, "id_ed25519"))
