@@ -53,6 +53,7 @@ fn attacks() -> Vec<(&'static str, &'static str, Customise)> {
         ("environ-read", "secret-read", plain),
         ("release-agent-write", "escape-file-write", plain),
         ("proc-mem-write", "ptrace", plain),
+        ("cloud-metadata-v6", "cloud-metadata", |b| b.netns()),
     ]);
     all
 }
@@ -107,6 +108,10 @@ fn check_evidence(attack: &str, event: &Value) {
         }
         "release-agent-write" => assert_eq!((syscall, path), ("openat", "/shared/cgroup/release_agent")),
         "proc-mem-write" => assert_eq!((syscall, path), ("openat", "/proc/1/mem")),
+        "cloud-metadata-v6" => assert_eq!(
+            (event["daddr"].as_str(), event["dport"].as_u64()),
+            (Some("fd00:ec2::254"), Some(80))
+        ),
         "runtime-socket" => assert_eq!((syscall, path), ("connect", "/shared/docker.sock")),
         other => panic!("no evidence check for {other}"),
     }

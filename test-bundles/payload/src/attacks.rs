@@ -101,6 +101,7 @@ pub fn run(name: &str) -> io::Result<()> {
             Ok(())
         }
         "cloud-metadata" => connect("169.254.169.254:80"),
+        "cloud-metadata-v6" => connect("[fd00:ec2::254]:80"),
         "miner-port" => connect("127.0.0.1:3333"),
         "wx-memory" => {
             let addr = sys(
