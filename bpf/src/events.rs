@@ -23,6 +23,7 @@ const KIND_OPEN: u32 = 3;
 const KIND_CGROUP_GONE: u32 = 4;
 const KIND_THROTTLED: u32 = 5;
 const KIND_DETECTION: u32 = 6;
+const KIND_NET_BIND: u32 = 7;
 
 const HEADER_SIZE: usize = 56;
 const NET_EVENT_SIZE: usize = HEADER_SIZE + 24;
@@ -39,6 +40,9 @@ pub enum Event {
     /// A connect or sendmsg that the egress policy denied or, in audit mode, would deny.
     #[serde(rename = "net.egress")]
     NetEgress(NetEvent),
+    /// A bind that the bind policy denied or, in audit mode, would deny.
+    #[serde(rename = "net.bind")]
+    NetBind(NetEvent),
     /// A program the function executed.
     #[serde(rename = "process.exec")]
     Exec(ExecEvent),
@@ -59,7 +63,7 @@ pub enum Event {
 impl Event {
     pub fn header(&self) -> &Header {
         match self {
-            Event::NetEgress(e) => &e.header,
+            Event::NetEgress(e) | Event::NetBind(e) => &e.header,
             Event::Exec(e) => &e.header,
             Event::Open(e) => &e.header,
             Event::Stop(e) => &e.header,
@@ -96,7 +100,7 @@ pub struct Header {
 pub struct NetEvent {
     #[serde(flatten)]
     pub header: Header,
-    /// `connect` or `sendmsg`.
+    /// `connect`, `sendmsg` or `bind`.
     pub operation: &'static str,
     pub protocol: String,
     pub daddr: String,
@@ -269,7 +273,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
     let r = Reader { bytes };
     let kind = r.u32(0);
     let min = match kind {
-        KIND_NET_EGRESS => NET_EVENT_SIZE,
+        KIND_NET_EGRESS | KIND_NET_BIND => NET_EVENT_SIZE,
         KIND_EXEC => EXEC_EVENT_SIZE,
         KIND_OPEN => OPEN_EVENT_SIZE,
         KIND_CGROUP_GONE => GONE_EVENT_SIZE,
@@ -306,16 +310,20 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
     };
     let b = HEADER_SIZE;
     Ok(match kind {
-        KIND_NET_EGRESS => {
+        KIND_NET_EGRESS | KIND_NET_BIND => {
             let addr = &bytes[b + 8..b + 24];
             let daddr = if r.u8(b + 2) == 4 {
                 Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string()
             } else {
                 Ipv6Addr::from(<[u8; 16]>::try_from(addr).expect("16 bytes")).to_string()
             };
-            Event::NetEgress(NetEvent {
+            let event = NetEvent {
                 header,
-                operation: if r.u8(b) == 1 { "connect" } else { "sendmsg" },
+                operation: match r.u8(b) {
+                    1 => "connect",
+                    2 => "sendmsg",
+                    _ => "bind",
+                },
                 protocol: match r.u8(b + 1) {
                     6 => "tcp".to_string(),
                     17 => "udp".to_string(),
@@ -323,7 +331,12 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
                 },
                 daddr,
                 dport: r.u16(b + 4),
-            })
+            };
+            if kind == KIND_NET_BIND {
+                Event::NetBind(event)
+            } else {
+                Event::NetEgress(event)
+            }
         }
         KIND_OPEN => {
             let path_len = usize::from(r.u16(b + 10));

@@ -1,6 +1,9 @@
 //! Byte layouts of the structs in `bpf/net.h`, for map keys and values.
 //! Offsets here must match the C side; the tests pin the sizes.
 
+use std::net::IpAddr;
+
+use fnguard_policy::network::{BindRule, ScanThresholds};
 use fnguard_policy::rules::RuleSet;
 use fnguard_policy::{Cidr, PathEntry, PathList, PortRange, Protocols, Verdict, MAX_PORT_RULES_PER_PREFIX};
 
@@ -12,6 +15,8 @@ pub(crate) const FLAG_FILES_READ: u32 = 8;
 pub(crate) const FLAG_FILES_WRITE: u32 = 16;
 pub(crate) const FLAG_PATHS: u32 = 32;
 pub(crate) const FLAG_INODES: u32 = 64;
+pub(crate) const FLAG_BIND: u32 = 128;
+pub(crate) const FLAG_DNS: u32 = 256;
 
 // enum fng_rule (events.h)
 pub(crate) const RULE_NONE: u8 = 0;
@@ -21,6 +26,8 @@ pub(crate) const RULE_FILES_READ: u8 = 3;
 pub(crate) const RULE_FILES_WRITE: u8 = 4;
 pub(crate) const RULE_EXEC: u8 = 5;
 pub(crate) const RULE_PATH_UNRESOLVED: u8 = 6;
+pub(crate) const RULE_BIND: u8 = 7;
+pub(crate) const RULE_DNS: u8 = 8;
 
 /// `FNG_PATH_KEY_MAX` (files.h)
 const PATH_KEY_MAX: usize = 248;
@@ -45,6 +52,33 @@ pub(crate) fn policy_value(flags: u32, owner: u64, rules: &RuleSet, started_ns: 
 }
 
 /// The owner (container cgroup id) in a `struct fng_cg_policy`.
+/// struct fng_net_policy, scan state zeroed.
+pub(crate) const NET_POLICY_SIZE: usize = 560;
+
+pub(crate) fn net_policy_value(bind: Option<&[BindRule]>, dns: Option<&[IpAddr]>, scan: &ScanThresholds) -> Vec<u8> {
+    let mut value = vec![0u8; NET_POLICY_SIZE];
+    let rules: Vec<(PortRange, Protocols)> = bind
+        .unwrap_or_default()
+        .iter()
+        .map(|r| (r.ports, r.protocols))
+        .collect();
+    value[..EGRESS_VALUE_SIZE].copy_from_slice(&egress_value(&rules));
+    let resolvers = dns.unwrap_or_default();
+    value[136..140].copy_from_slice(&(resolvers.len() as u32).to_ne_bytes());
+    value[140..144].copy_from_slice(&(scan.window.as_millis() as u32).to_ne_bytes());
+    for (i, addr) in resolvers.iter().enumerate() {
+        let v6 = match addr {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+            IpAddr::V6(v6) => *v6,
+        };
+        value[144 + 16 * i..160 + 16 * i].copy_from_slice(&v6.octets());
+    }
+    value[400..402].copy_from_slice(&scan.ports.to_ne_bytes());
+    value[402..404].copy_from_slice(&scan.hosts.to_ne_bytes());
+    value[404..406].copy_from_slice(&scan.denied.to_ne_bytes());
+    value
+}
+
 pub(crate) fn policy_owner(value: &[u8]) -> Option<u64> {
     Some(u64::from_ne_bytes(value.get(8..16)?.try_into().ok()?))
 }
@@ -147,6 +181,8 @@ pub(crate) fn rule_name(rule: u8) -> &'static str {
         RULE_FILES_WRITE => "files.write",
         RULE_EXEC => "exec",
         RULE_PATH_UNRESOLVED => "path-unresolved",
+        RULE_BIND => "bind",
+        RULE_DNS => "dns",
         _ => "none",
     }
 }
@@ -229,5 +265,21 @@ mod tests {
             .map(|r| (r.name.to_string(), r.id))
             .collect();
         assert_eq!(ids, catalogue);
+    }
+
+    #[test]
+    fn net_policy_layout() {
+        use fnguard_policy::network::{parse_bind, parse_dns, parse_scan};
+        let bind = parse_bind("8080/tcp").unwrap();
+        let dns = parse_dns("10.0.0.2").unwrap();
+        let v = net_policy_value(Some(&bind), Some(&dns), &parse_scan("ports=20, window=5s").unwrap());
+        assert_eq!(v.len(), NET_POLICY_SIZE);
+        assert_eq!(u32::from_ne_bytes(v[..4].try_into().unwrap()), 1);
+        assert_eq!(u16::from_ne_bytes(v[8..10].try_into().unwrap()), 8080);
+        assert_eq!(u32::from_ne_bytes(v[136..140].try_into().unwrap()), 1);
+        assert_eq!(u32::from_ne_bytes(v[140..144].try_into().unwrap()), 5000);
+        assert_eq!(&v[144..160], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 2]);
+        assert_eq!(u16::from_ne_bytes(v[400..402].try_into().unwrap()), 20);
+        assert!(v[408..].iter().all(|&b| b == 0));
     }
 }

@@ -34,6 +34,7 @@ pub(crate) const MAP_NAMES: &[&str] = &[
     "fng_paths",
     "fng_inodes",
     "fng_stats",
+    "fng_net",
     "fng_events",
 ];
 

@@ -21,6 +21,7 @@ pub struct PolicyMaps {
     paths: MapHandle,
     inodes: MapHandle,
     stats: MapHandle,
+    net: MapHandle,
 }
 
 /// A file by identity: the kernel's dev_t of its super block and its inode number.
@@ -103,6 +104,7 @@ impl PolicyMaps {
             paths: open("fng_paths")?,
             inodes: open("fng_inodes")?,
             stats: open("fng_stats")?,
+            net: open("fng_net")?,
         })
     }
 
@@ -167,7 +169,19 @@ impl PolicyMaps {
         if !denied_files.is_empty() {
             flags |= FLAG_INODES;
         }
+        if policy.bind.is_some() {
+            flags |= layout::FLAG_BIND;
+        }
+        if policy.dns.is_some() {
+            flags |= layout::FLAG_DNS;
+        }
         let key = cgroup_id.to_ne_bytes();
+        let net = layout::net_policy_value(policy.bind.as_deref(), policy.dns.as_deref(), &policy.scan);
+        self.net
+            .update(&key, &net, MapFlags::ANY)
+            .map_err(BpfError::libbpf(format!(
+                "writing network policy of cgroup {cgroup_id}"
+            )))?;
         let mut stats = [0u8; layout::STATS_SIZE];
         let at = STATS_START_NS * 8;
         stats[at..at + 8].copy_from_slice(&monotonic_ns().to_ne_bytes());
@@ -243,7 +257,7 @@ impl PolicyMaps {
     /// Every cgroup id that has an entry in any policy map.
     pub fn cgroups(&self) -> BTreeSet<u64> {
         let mut ids = BTreeSet::new();
-        for map in [&self.policy, &self.stats] {
+        for map in [&self.policy, &self.stats, &self.net] {
             ids.extend(
                 map.keys()
                     .filter_map(|k| Some(u64::from_ne_bytes(k.as_slice().try_into().ok()?))),
@@ -271,7 +285,7 @@ impl PolicyMaps {
         Ok(RemovedEntries {
             policy: delete_if_present(&self.policy, &key)?,
             stats: delete_if_present(&self.stats, &key)?,
-            prefixes: 0,
+            prefixes: usize::from(delete_if_present(&self.net, &key)?),
         })
     }
 

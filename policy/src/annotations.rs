@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::egress::{parse_egress, EgressRule};
 use crate::egress_table::EgressTable;
 use crate::error::PolicyError;
+use crate::network::{parse_bind, parse_dns, parse_scan, BindRule, ScanThresholds};
 use crate::paths::{parse_path_list, PathLists, MAX_PATH_PREFIXES};
 use crate::rules::RuleSet;
 
@@ -19,11 +20,16 @@ pub const KEY_FILES_DENY: &str = "fnguard.io/files.deny";
 pub const KEY_FILES_READ: &str = "fnguard.io/files.read";
 pub const KEY_FILES_WRITE: &str = "fnguard.io/files.write";
 pub const KEY_EXEC: &str = "fnguard.io/exec";
+pub const KEY_BIND: &str = "fnguard.io/bind";
+pub const KEY_DNS: &str = "fnguard.io/dns";
+pub const KEY_SCAN: &str = "fnguard.io/scan";
 pub const KEY_RULES_DISABLE: &str = "fnguard.io/rules.disable";
 pub const KEY_RULES_KILL: &str = "fnguard.io/rules.kill";
 /// Every key fnguard reads; any other `fnguard.io/` key is an error, so a
 /// misspelt policy never silently does nothing.
 pub const KNOWN_KEYS: &[&str] = &[
+    KEY_BIND,
+    KEY_DNS,
     KEY_EGRESS,
     KEY_EXEC,
     KEY_FILES_DENY,
@@ -33,6 +39,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     KEY_MODE,
     KEY_RULES_DISABLE,
     KEY_RULES_KILL,
+    KEY_SCAN,
 ];
 
 const MAX_FUNCTION_NAME: usize = 128;
@@ -69,6 +76,11 @@ pub struct Policy {
     pub paths: PathLists,
     /// Detection rules that run, and those that kill in enforce mode.
     pub rules: RuleSet,
+    /// `None`: any port may be bound. `Some(empty)`: none may.
+    pub bind: Option<Vec<BindRule>>,
+    /// `None`: DNS goes wherever egress allows. `Some(list)`: only to these resolvers.
+    pub dns: Option<Vec<std::net::IpAddr>>,
+    pub scan: ScanThresholds,
     /// The `fnguard.io/` annotations this policy came from, sorted.
     pub annotations: BTreeMap<String, String>,
 }
@@ -94,6 +106,9 @@ impl Policy {
             egress_table: None,
             paths: PathLists::default(),
             rules: RuleSet::default(),
+            bind: None,
+            dns: None,
+            scan: ScanThresholds::default(),
             annotations: ours.clone(),
         };
         for (key, value) in &ours {
@@ -136,6 +151,9 @@ impl Policy {
                         ));
                     }
                 }
+                KEY_BIND => policy.bind = Some(parse_bind(value).map_err(|r| PolicyError::invalid(key, value, r))?),
+                KEY_DNS => policy.dns = Some(parse_dns(value).map_err(|r| PolicyError::invalid(key, value, r))?),
+                KEY_SCAN => policy.scan = parse_scan(value).map_err(|r| PolicyError::invalid(key, value, r))?,
                 KEY_RULES_DISABLE | KEY_RULES_KILL => {} // below, together
                 _ => {
                     return Err(PolicyError::UnknownKey {
@@ -205,7 +223,7 @@ impl Policy {
                 summary.push_str(&format!("; {name} {}", list.join(",")));
             }
         }
-        for key in [KEY_RULES_DISABLE, KEY_RULES_KILL] {
+        for key in [KEY_BIND, KEY_DNS, KEY_SCAN, KEY_RULES_DISABLE, KEY_RULES_KILL] {
             if let Some(value) = self.annotations.get(key) {
                 summary.push_str(&format!("; {} {value}", &key[ANNOTATION_PREFIX.len()..]));
             }
@@ -297,9 +315,9 @@ mod tests {
         let err = policy(&[("fnguard.io/egres", "none")]).unwrap_err().to_string();
         assert_eq!(
             err,
-            "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/egress, fnguard.io/exec, \
+            "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/bind, fnguard.io/dns, fnguard.io/egress, fnguard.io/exec, \
              fnguard.io/files.deny, fnguard.io/files.read, fnguard.io/files.write, fnguard.io/function, fnguard.io/mode, \
-             fnguard.io/rules.disable, fnguard.io/rules.kill"
+             fnguard.io/rules.disable, fnguard.io/rules.kill, fnguard.io/scan"
         );
     }
 

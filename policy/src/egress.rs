@@ -104,7 +104,7 @@ fn parse_rule(entry: &str) -> Result<EgressRule, String> {
     Ok(EgressRule { cidr, ports, protocols })
 }
 
-fn split_protocol(entry: &str) -> Result<(&str, Protocols), String> {
+pub(crate) fn split_protocol(entry: &str) -> Result<(&str, Protocols), String> {
     if let Some(slash) = entry.rfind('/') {
         let tail = &entry[slash + 1..];
         if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_alphabetic()) {
@@ -155,7 +155,7 @@ fn split_port(rest: &str) -> Result<(&str, Option<&str>), String> {
     }
 }
 
-fn parse_ports(text: &str) -> Result<PortRange, String> {
+pub(crate) fn parse_ports(text: &str) -> Result<PortRange, String> {
     let (lo, hi) = match text.split_once('-') {
         Some((lo, hi)) => (parse_port(lo)?, parse_port(hi)?),
         None => {

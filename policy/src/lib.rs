@@ -7,12 +7,13 @@ mod cidr;
 mod egress;
 mod egress_table;
 mod error;
+pub mod network;
 mod paths;
 pub mod rules;
 
 pub use annotations::{
-    Mode, Policy, ANNOTATION_PREFIX, KEY_EGRESS, KEY_EXEC, KEY_FILES_DENY, KEY_FILES_READ, KEY_FILES_WRITE,
-    KEY_FUNCTION, KEY_MODE, KEY_RULES_DISABLE, KEY_RULES_KILL, KNOWN_KEYS,
+    Mode, Policy, ANNOTATION_PREFIX, KEY_BIND, KEY_DNS, KEY_EGRESS, KEY_EXEC, KEY_FILES_DENY, KEY_FILES_READ,
+    KEY_FILES_WRITE, KEY_FUNCTION, KEY_MODE, KEY_RULES_DISABLE, KEY_RULES_KILL, KEY_SCAN, KNOWN_KEYS,
 };
 pub use cidr::Cidr;
 pub use egress::{EgressRule, PortRange, Protocols};

@@ -237,6 +237,22 @@ pub const RULES: &[Rule] = &[
         true,
         "a connection to a container runtime socket (docker.sock, containerd.sock, crio.sock, podman.sock ...)",
     ),
+    rule(
+        23,
+        "port-scan",
+        High,
+        "T1046",
+        true,
+        "connections to more distinct ports or hosts within a window than fnguard.io/scan allows (30 ports, 50 hosts, 10s)",
+    ),
+    rule(
+        24,
+        "policy-probe",
+        Medium,
+        "T1046",
+        true,
+        "more denied connections within a window than fnguard.io/scan allows (10 in 10s): a function probing its policy",
+    ),
 ];
 
 /// Which opens of a detection path fire its rule.

@@ -343,6 +343,73 @@ static __always_inline int is_addressed_send(long nr, const struct pt_regs *regs
 	return nr == NR_CONNECT || (nr == NR_SENDTO && regs->r8);
 }
 
+#define FNG_FIRED_PORTS 1
+#define FNG_FIRED_HOSTS 2
+#define FNG_FIRED_DENIED 4
+#define FNG_ERR_EPERM 1
+
+/* Sets a bit of a 512-bit set; returns 1 when it was clear. */
+static __always_inline int first_sight(__u64 bits[8], __u32 hash)
+{
+	__u64 mask = 1ULL << (hash & 63);
+	__u32 word = (hash >> 6) & 7;
+
+	if (bits[word] & mask)
+		return 0;
+	bits[word] |= mask;
+	return 1;
+}
+
+/* Counts a connection attempt (destination in event) in the cgroup's scan
+ * window and returns the rule it completes: a port or host scan, or a
+ * probe of the policy (repeated denials). Each fires once per window. */
+static __always_inline __u32 scan_rule(const struct fng_cg_policy *policy, __u64 cgid,
+				       struct fng_detection_event *event, long ret)
+{
+	struct fng_net_policy *net = bpf_map_lookup_elem(&fng_net, &cgid);
+	const __u32 *a = (const __u32 *)event->addr;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 host;
+
+	if (!net || !net->scan_window_ms)
+		return FNG_DET_NONE;
+	if (now - net->window_start_ns > (__u64)net->scan_window_ms * 1000000) {
+		net->window_start_ns = now;
+		for (int i = 0; i < 8; i++) {
+			net->port_bits[i] = 0;
+			net->host_bits[i] = 0;
+		}
+		net->ports_seen = net->hosts_seen = net->denied_seen = net->fired = 0;
+	}
+	host = (a[0] ^ a[1] ^ a[2] ^ a[3]) * 2654435761U;
+	if (first_sight(net->port_bits, event->port))
+		net->ports_seen++;
+	if (first_sight(net->host_bits, host >> 23))
+		net->hosts_seen++;
+	if (ret == -FNG_ERR_EPERM)
+		net->denied_seen++;
+	event->args[0] = net->ports_seen;
+	event->args[1] = net->hosts_seen;
+	event->args[2] = net->denied_seen;
+	event->args[3] = net->scan_window_ms;
+	if (rule_on(policy, FNG_DET_PORT_SCAN)) {
+		if (net->ports_seen > net->scan_ports && !(net->fired & FNG_FIRED_PORTS)) {
+			net->fired |= FNG_FIRED_PORTS;
+			return FNG_DET_PORT_SCAN;
+		}
+		if (net->hosts_seen > net->scan_hosts && !(net->fired & FNG_FIRED_HOSTS)) {
+			net->fired |= FNG_FIRED_HOSTS;
+			return FNG_DET_PORT_SCAN;
+		}
+	}
+	if (rule_on(policy, FNG_DET_POLICY_PROBE) && net->denied_seen > net->scan_denied &&
+	    !(net->fired & FNG_FIRED_DENIED)) {
+		net->fired |= FNG_FIRED_DENIED;
+		return FNG_DET_POLICY_PROBE;
+	}
+	return FNG_DET_NONE;
+}
+
 /* Judges a system call that returned `ret` for a managed function and
  * reports the detection it is. */
 static __always_inline void detect_syscall(char *buf, struct fng_cg_stats *stats,
@@ -352,8 +419,21 @@ static __always_inline void detect_syscall(char *buf, struct fng_cg_stats *stats
 	struct fng_detection_event *event = detection_event(buf);
 	__u32 path_len = 0;
 
-	if (is_addressed_send(nr, regs))
+	if (is_addressed_send(nr, regs)) {
 		rule = connection_rule(buf, event, (const void *)(nr == NR_CONNECT ? regs->si : regs->r8), &path_len);
+		if (event->family == FNG_AF_INET || event->family == FNG_AF_INET6) {
+			/* Every inet attempt counts towards the scan window; its
+			 * counts are the evidence of a scan. */
+			__u32 scan = scan_rule(policy, cgid, event, ret);
+
+			if (scan != FNG_DET_NONE && !rule_on(policy, rule)) {
+				event->syscall = nr;
+				event->ret = ret;
+				fire(stats, policy, cgid, event, scan, 0);
+				return;
+			}
+		}
+	}
 	if (!rule_on(policy, rule))
 		return;
 	event->syscall = nr;

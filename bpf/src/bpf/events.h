@@ -11,6 +11,8 @@
 #define FNG_F_FILES_WRITE 16 /* a files.write allow list is set */
 #define FNG_F_PATHS 32	    /* some path rule exists: an unresolved path fails closed */
 #define FNG_F_INODES 64	    /* denied files are also known by inode */
+#define FNG_F_BIND 128	    /* a bind allow list is set */
+#define FNG_F_DNS 256	    /* a resolver allow list is set: other DNS traffic is denied */
 
 /* Keyed by cgroup id: the container's own cgroup, and any cgroup created
  * below it later (an alias with the same owner). */
@@ -48,6 +50,8 @@ enum fng_detection {
 	FNG_DET_SECRET_READ = 20,
 	FNG_DET_ESCAPE_FILE_WRITE = 21,
 	FNG_DET_RUNTIME_SOCKET = 22,
+	FNG_DET_PORT_SCAN = 23,
+	FNG_DET_POLICY_PROBE = 24,
 	FNG_DET_NONE = 0xff,
 };
 
@@ -82,6 +86,7 @@ enum fng_event_kind {
 	FNG_EV_CGROUP_GONE = 4,
 	FNG_EV_THROTTLED = 5,
 	FNG_EV_DETECTION = 6,
+	FNG_EV_NET_BIND = 7,
 };
 
 enum fng_verdict {
@@ -108,6 +113,8 @@ enum fng_rule {
 	FNG_RULE_FILES_WRITE = 4,
 	FNG_RULE_EXEC = 5,
 	FNG_RULE_PATH_UNRESOLVED = 6, /* path too deep or long: fail closed */
+	FNG_RULE_BIND = 7,
+	FNG_RULE_DNS = 8,
 };
 
 struct fng_event_header {

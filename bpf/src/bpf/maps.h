@@ -57,6 +57,14 @@ struct {
 	__type(value, __u8);
 } fng_inodes SEC(".maps");
 
+/* cgroup id -> bind and DNS policy, scan thresholds and scan window. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FNG_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct fng_net_policy);
+} fng_net SEC(".maps");
+
 /* cgroup id -> counters and event budget; see struct fng_cg_stats. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Egress policy: cgroup sock_addr programs, attached per managed cgroup,
- * judge every connect (TCP, UDP) and unconnected UDP sendmsg. */
+/* Network policy: cgroup sock_addr programs, attached per managed cgroup,
+ * judge every connect (TCP, UDP) and unconnected UDP sendmsg against the
+ * egress and DNS lists, and every bind against the bind list. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -54,10 +55,30 @@ static __always_inline int v6_allowed(__u64 cgid, const __u32 addr[4], __u16 por
 	return value && rules_admit(value, port, proto_bit);
 }
 
-/* Reports a denied or audited egress attempt within the cgroup's event
+#define FNG_DNS_PORT 53
+
+/* True when addr (IPv4 in addr[0], or IPv6) is one of the cgroup's resolvers. */
+static __always_inline int dns_listed(const struct fng_net_policy *net, const __u32 addr[4], int is_v6)
+{
+	__u32 want[4] = {0, 0, bpf_htonl(0xffff), addr[0]};
+
+	if (is_v6)
+		__builtin_memcpy(want, addr, sizeof(want));
+	for (int i = 0; i < FNG_MAX_DNS; i++) {
+		const __u32 *listed = (const __u32 *)net->dns[i];
+
+		if (i >= net->dns_count)
+			break;
+		if (listed[0] == want[0] && listed[1] == want[1] && listed[2] == want[2] && listed[3] == want[3])
+			return 1;
+	}
+	return 0;
+}
+
+/* Reports a denied or audited network attempt within the cgroup's event
  * budget; a full ring is counted, never silent. */
 static __always_inline void emit_net_event(struct fng_cg_stats *stats, __u64 cgid, __u8 verdict, __u8 op,
-					   __u8 protocol, __u8 family, __u16 port, const __u32 addr[4])
+					   __u8 protocol, __u8 family, __u16 port, const __u32 addr[4], __u8 rule)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fng_net_event *event;
@@ -69,10 +90,11 @@ static __always_inline void emit_net_event(struct fng_cg_stats *stats, __u64 cgi
 		__sync_fetch_and_add(&stats->events_dropped, 1);
 		return;
 	}
-	fill_header(&event->hdr, FNG_EV_NET_EGRESS, cgid, BPF_CORE_READ(task, real_parent, tgid));
+	fill_header(&event->hdr, op == FNG_OP_BIND ? FNG_EV_NET_BIND : FNG_EV_NET_EGRESS, cgid,
+		    BPF_CORE_READ(task, real_parent, tgid));
 	event->hdr.verdict = verdict;
 	event->hdr.mechanism = verdict == FNG_DENIED ? FNG_MECH_SOCK_ADDR : FNG_MECH_NONE;
-	event->hdr.rule = FNG_RULE_EGRESS;
+	event->hdr.rule = rule;
 	event->op = op;
 	event->protocol = protocol;
 	event->family = family;
@@ -112,7 +134,7 @@ static __always_inline int judge_egress(struct bpf_sock_addr *ctx, __u8 op, int 
 	struct fng_cg_stats *stats;
 	__u32 addr[4] = {};
 	__u64 cgid = 0;
-	__u8 protocol, proto_bit, verdict;
+	__u8 protocol, proto_bit, verdict, rule = FNG_RULE_EGRESS;
 	__u16 port;
 	int allowed = 1;
 
@@ -133,7 +155,15 @@ static __always_inline int judge_egress(struct bpf_sock_addr *ctx, __u8 op, int 
 		addr[0] = ctx->user_ip4;
 	}
 
-	if (policy->flags & FNG_F_EGRESS) {
+	if ((policy->flags & FNG_F_DNS) && port == FNG_DNS_PORT && proto_bit != FNG_PROTO_OTHER) {
+		/* DNS goes to the listed resolvers only, whatever egress says. */
+		struct fng_net_policy *net = bpf_map_lookup_elem(&fng_net, &cgid);
+
+		/* Resolvers are stored as IPv6, IPv4 ones v4-mapped: a v4-mapped
+		 * destination matches them as it is. */
+		rule = FNG_RULE_DNS;
+		allowed = net && dns_listed(net, addr, is_v6);
+	} else if (policy->flags & FNG_F_EGRESS) {
 		/* ::ffff:a.b.c.d reaches the IPv4 host, so the IPv4 rules judge it. */
 		if (!is_v6)
 			allowed = v4_allowed(cgid, addr[0], port, proto_bit);
@@ -147,8 +177,58 @@ static __always_inline int judge_egress(struct bpf_sock_addr *ctx, __u8 op, int 
 	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
 	count(stats, op, verdict);
 	if (verdict != FNG_ALLOWED)
-		emit_net_event(stats, cgid, verdict, op, protocol, is_v6 ? 6 : 4, port, addr);
+		emit_net_event(stats, cgid, verdict, op, protocol, is_v6 ? 6 : 4, port, addr, rule);
 	return verdict != FNG_DENIED;
+}
+
+/* Decides one bind: 1 lets it through, 0 fails it with EPERM. Port 0 (the
+ * kernel picks an ephemeral port) is always allowed: clients bind it too. */
+static __always_inline int judge_bind(struct bpf_sock_addr *ctx, int is_v6)
+{
+	struct fng_cg_policy *policy;
+	struct fng_net_policy *net;
+	struct fng_cg_stats *stats;
+	__u32 addr[4] = {};
+	__u64 cgid = 0;
+	__u8 protocol, proto_bit, verdict;
+	__u16 port;
+
+	policy = managed_policy(&cgid);
+	if (!policy || !(policy->flags & FNG_F_BIND))
+		return 1;
+	port = bpf_ntohs(ctx->user_port);
+	if (!port)
+		return 1;
+	protocol = ctx->protocol;
+	proto_bit = protocol == FNG_IPPROTO_TCP ? FNG_PROTO_TCP
+		  : protocol == FNG_IPPROTO_UDP ? FNG_PROTO_UDP : FNG_PROTO_OTHER;
+	net = bpf_map_lookup_elem(&fng_net, &cgid);
+	if (net && rules_admit(&net->bind, port, proto_bit))
+		return 1;
+	if (is_v6) {
+		addr[0] = ctx->user_ip6[0];
+		addr[1] = ctx->user_ip6[1];
+		addr[2] = ctx->user_ip6[2];
+		addr[3] = ctx->user_ip6[3];
+	} else {
+		addr[0] = ctx->user_ip4;
+	}
+	verdict = (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
+	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
+	emit_net_event(stats, cgid, verdict, FNG_OP_BIND, protocol, is_v6 ? 6 : 4, port, addr, FNG_RULE_BIND);
+	return verdict != FNG_DENIED;
+}
+
+SEC("cgroup/bind4")
+int fng_bind4(struct bpf_sock_addr *ctx)
+{
+	return judge_bind(ctx, 0);
+}
+
+SEC("cgroup/bind6")
+int fng_bind6(struct bpf_sock_addr *ctx)
+{
+	return judge_bind(ctx, 1);
 }
 
 SEC("cgroup/connect4")

@@ -42,9 +42,33 @@ struct fng_lpm_v6 {
 	__u32 addr[4];	/* network byte order */
 };
 
+#define FNG_MAX_DNS 16
+
+/* Per managed cgroup: bind and DNS policy and scan thresholds (written by
+ * the hook), and the scan detection's window (written by the programs). */
+struct fng_net_policy {
+	struct fng_egress_value bind; /* ports it may bind; FNG_F_BIND says whether this applies */
+	__u32 dns_count;
+	__u32 scan_window_ms;
+	__u8 dns[FNG_MAX_DNS][16];    /* resolvers; IPv4 as ::ffff:a.b.c.d */
+	__u16 scan_ports;	      /* distinct destination ports per window that make a scan */
+	__u16 scan_hosts;	      /* distinct destination hosts per window that make a scan */
+	__u16 scan_denied;	      /* denied connections per window that make a probe */
+	__u16 pad;
+	/* Scan state: the current window, destinations seen (hashed bits). */
+	__u64 window_start_ns;
+	__u64 port_bits[8];
+	__u64 host_bits[8];
+	__u32 ports_seen;
+	__u32 hosts_seen;
+	__u32 denied_seen;
+	__u32 fired;		      /* detections already sent this window: bit per rule */
+};
+
 enum fng_net_op {
 	FNG_OP_CONNECT = 1,
 	FNG_OP_SENDMSG = 2,
+	FNG_OP_BIND = 3,
 };
 
 struct fng_net_event {

@@ -123,9 +123,10 @@ fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> S
         h.comm
     );
     let what = match event {
-        Event::NetEgress(e) => {
+        Event::NetEgress(e) | Event::NetBind(e) => {
             let addr = if e.daddr.contains(':') { format!("[{}]", e.daddr) } else { e.daddr.clone() };
-            format!("net.egress {} {} {addr}:{}", e.operation, e.protocol, e.dport)
+            let kind = if matches!(event, Event::NetBind(_)) { "net.bind" } else { "net.egress" };
+            format!("{kind} {} {} {addr}:{}", e.operation, e.protocol, e.dport)
         }
         Event::Exec(e) => format!(
             "process.exec {}{}{}{}",

@@ -119,7 +119,7 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
     let applied = (|| -> Result<()> {
         maps.install(cgroup.id, &policy, &record.denied_files)
             .with_context(|| format!("writing the policy of container {}", state.id))?;
-        attach_cgroup_programs(&layout, cgroup.id, &cgroup.dir)
+        attach_cgroup_programs(&layout, cgroup.id, &cgroup.dir, policy.bind.is_some())
             .with_context(|| format!("attaching to the cgroup of container {}", state.id))?;
         watch_syscalls(&layout).context("attaching the system call monitor")?;
         records.write(&record)

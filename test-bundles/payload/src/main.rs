@@ -25,6 +25,11 @@
 //!   serve-http=ADDR:N a benign function: reads /etc/handler.conf, answers N
 //!                     HTTP requests on 4 threads, each writing and deleting a
 //!                     temp file under /shared/tmp
+//!   bind=ADDR, bind-udp=ADDR   bind a TCP / UDP socket
+//!   dns=ADDR          one DNS query over UDP, success when a reply comes
+//!   scan-tcp=HOST:FROM-TO, scan-udp=HOST:FROM-TO   one attempt per port
+//!   scan-hosts=PREFIX:N:PORT   one TCP connect to each of PREFIX.1 .. PREFIX.N
+//!   repeat-tcp=ADDR:N N TCP connects to one address
 //!   touch=PATH        create a file (tell the test we got here)
 //!   wait=PATH         wait up to 30 s for a file to exist
 //!   sleep=MS          sleep
@@ -90,6 +95,71 @@ fn run_step(step: &str) -> io::Result<()> {
         "serve-http" => {
             let (address, n) = arg.rsplit_once(':').ok_or_else(|| invalid("ADDR:N"))?;
             serve_http(addr(address)?, n.parse().map_err(|_| invalid("N"))?)
+        }
+        "bind" => std::net::TcpListener::bind(addr(arg)?).map(drop),
+        "bind-udp" => UdpSocket::bind(addr(arg)?).map(drop),
+        "dns" => {
+            // A minimal query (id 0x1234, one question for a.test A IN); a reply is success.
+            let target = addr(arg)?;
+            let socket = unbound_udp(&target)?;
+            socket.set_read_timeout(Some(Duration::from_secs(1)))?;
+            let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01a\x04test\x00\x00\x01\x00\x01";
+            socket.send_to(query, target)?;
+            let mut reply = [0u8; 512];
+            let (n, _) = socket.recv_from(&mut reply)?;
+            if n >= 2 && reply[..2] == query[..2] {
+                Ok(())
+            } else {
+                Err(io::Error::other("bad-reply"))
+            }
+        }
+        // Connect attempts (TCP) or datagrams (UDP) to HOST:FROM-TO, one per port.
+        "scan-tcp" | "scan-udp" => {
+            let (host, range) = arg.rsplit_once(':').ok_or_else(|| invalid("HOST:FROM-TO"))?;
+            let (from, to) = range.split_once('-').ok_or_else(|| invalid("FROM-TO"))?;
+            let (from, to): (u16, u16) = (
+                from.parse().map_err(|_| invalid("FROM"))?,
+                to.parse().map_err(|_| invalid("TO"))?,
+            );
+            let host: std::net::IpAddr = host
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse()
+                .map_err(|_| invalid("HOST"))?;
+            for port in from..=to {
+                let target = SocketAddr::new(host, port);
+                if verb == "scan-tcp" {
+                    let _ = TcpStream::connect_timeout(&target, Duration::from_millis(50));
+                } else {
+                    let _ = unbound_udp(&target)?.send_to(b"probe", target);
+                }
+            }
+            Ok(())
+        }
+        // One TCP connect to each of N hosts PREFIX.1 .. PREFIX.N on PORT.
+        "scan-hosts" => {
+            let mut parts = arg.split(':');
+            let (prefix, n, port) = (parts.next(), parts.next(), parts.next());
+            let (prefix, n, port) = (
+                prefix.ok_or_else(|| invalid("PREFIX:N:PORT"))?,
+                n.and_then(|n| n.parse::<u8>().ok()).ok_or_else(|| invalid("N"))?,
+                port.and_then(|p| p.parse::<u16>().ok())
+                    .ok_or_else(|| invalid("PORT"))?,
+            );
+            for i in 1..=n {
+                let target = addr(&format!("{prefix}.{i}:{port}"))?;
+                let _ = TcpStream::connect_timeout(&target, Duration::from_millis(50));
+            }
+            Ok(())
+        }
+        // N TCP connects to one address: a client, not a scan.
+        "repeat-tcp" => {
+            let (target, n) = arg.rsplit_once(':').ok_or_else(|| invalid("ADDR:N"))?;
+            let (target, n) = (addr(target)?, n.parse::<u32>().map_err(|_| invalid("N"))?);
+            let mut last = Ok(());
+            for _ in 0..n {
+                last = TcpStream::connect_timeout(&target, Duration::from_secs(1)).map(drop);
+            }
+            last
         }
         "touch" => std::fs::write(arg, b""),
         "cat" => copy_out(File::open(arg)?),

@@ -195,7 +195,14 @@ impl Node {
                 left.link_pins.extend(read_dir_paths(&link_dir));
                 left.link_dirs.push(link_dir);
             }
-            for map in ["fng_policy", "fng_egress_v4", "fng_egress_v6", "fng_paths", "fng_stats"] {
+            for map in [
+                "fng_policy",
+                "fng_egress_v4",
+                "fng_egress_v6",
+                "fng_paths",
+                "fng_stats",
+                "fng_net",
+            ] {
                 let path = abi.join("maps").join(map);
                 if path.exists() {
                     left.map_entries += bpftool_entries(&path);

@@ -1,0 +1,241 @@
+//! Network policy beyond egress on real runc: bind, DNS resolvers, and the
+//! port-scan and policy-probe detections (root; see README.md). Addresses
+//! off this host are only tried from a container with its own network
+//! namespace, where nothing can leave.
+
+use std::net::UdpSocket;
+use std::thread;
+
+use fnguard_testkit::{of_kind, Node};
+use serde_json::Value;
+
+fn node(name: &str) -> Node {
+    Node::new(name, env!("CARGO_BIN_EXE_fnguard").as_ref())
+}
+
+fn of_container<'e>(events: &'e [Value], kind: &str, container: &str) -> Vec<&'e Value> {
+    of_kind(events, kind)
+        .into_iter()
+        .filter(|e| e["container"] == container)
+        .collect()
+}
+
+#[test]
+fn binds_outside_the_bind_list_are_denied_over_ipv4_and_ipv6() {
+    let node = node("net-bind");
+    let follower = node.follow_events();
+    let steps = [
+        "bind=0.0.0.0:8080",
+        "bind=0.0.0.0:8081",
+        "bind=[::]:8080",
+        "bind=[::]:8081",
+        "bind-udp=0.0.0.0:5353",
+        "bind-udp=0.0.0.0:8080",
+        "bind=0.0.0.0:0",
+    ];
+    let run = node
+        .bundle("bind")
+        .netns()
+        .annotation("fnguard.io/bind", "8080/tcp, 5353/udp")
+        .steps(&steps)
+        .build()
+        .run();
+    assert!(run.success, "{run:?}");
+    for (step, want) in steps.iter().zip(["ok", "EPERM", "ok", "EPERM", "ok", "EPERM", "ok"]) {
+        assert_eq!(run.outcome(step), want, "{step}: {run:?}");
+    }
+    let audit = node
+        .bundle("bind-audit")
+        .netns()
+        .annotation("fnguard.io/bind", "none")
+        .annotation("fnguard.io/mode", "audit")
+        .steps(&["bind=0.0.0.0:9090"])
+        .build()
+        .run();
+    assert_eq!(audit.outcome("bind=0.0.0.0:9090"), "ok", "{audit:?}");
+
+    let events = follower.stop();
+    let denied: Vec<(String, u64, &str)> = of_container(&events, "net.bind", "bind")
+        .iter()
+        .map(|e| {
+            (
+                e["protocol"].as_str().unwrap().to_string(),
+                e["dport"].as_u64().unwrap(),
+                e["daddr"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        denied,
+        [
+            ("tcp".into(), 8081, "0.0.0.0"),
+            ("tcp".into(), 8081, "::"),
+            ("udp".into(), 8080, "0.0.0.0")
+        ],
+        "{events:#?}"
+    );
+    for e in of_container(&events, "net.bind", "bind") {
+        assert_eq!(
+            (e["verdict"].as_str(), e["rule"].as_str(), e["operation"].as_str()),
+            (Some("denied"), Some("bind"), Some("bind"))
+        );
+    }
+    let audited = of_container(&events, "net.bind", "bind-audit");
+    assert_eq!(audited.len(), 1, "{events:#?}");
+    assert_eq!(audited[0]["verdict"], "audited");
+}
+
+/// A resolver on addr:53 answering every query with its own id; runs until the test ends.
+fn resolver(addr: &str) {
+    let socket = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("binding a test resolver on {addr}: {e}"));
+    thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            buf[2] |= 0x80; // a response
+            let _ = socket.send_to(&buf[..n], peer);
+        }
+    });
+}
+
+#[test]
+fn dns_goes_only_to_the_listed_resolvers() {
+    let node = node("net-dns");
+    resolver("127.0.0.2:53");
+    resolver("127.0.0.3:53");
+    resolver("[::1]:53");
+    let follower = node.follow_events();
+    let steps = [
+        "dns=127.0.0.2:53",
+        "dns=127.0.0.3:53",
+        "dns=[::1]:53",
+        "dns=[::ffff:127.0.0.3]:53",
+        "tcp=127.0.0.3:53",
+    ];
+    let run = node
+        .bundle("dns")
+        .annotation("fnguard.io/dns", "127.0.0.2, ::1")
+        // The listed resolvers are reachable on port 53 although egress denies everything.
+        .annotation("fnguard.io/egress", "none")
+        .steps(&steps)
+        .build()
+        .run();
+    assert!(run.success, "{run:?}");
+    for (step, want) in steps.iter().zip(["ok", "EPERM", "ok", "EPERM", "EPERM"]) {
+        assert_eq!(run.outcome(step), want, "{step}: {run:?}");
+    }
+    let events = follower.stop();
+    let denied: Vec<(&str, &str, &str)> = of_container(&events, "net.egress", "dns")
+        .iter()
+        .map(|e| {
+            (
+                e["daddr"].as_str().unwrap(),
+                e["protocol"].as_str().unwrap(),
+                e["rule"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The kernel sends to a v4-mapped address as IPv4, and judges it so.
+    assert_eq!(
+        denied,
+        [
+            ("127.0.0.3", "udp", "dns"),
+            ("127.0.0.3", "udp", "dns"),
+            ("127.0.0.3", "tcp", "dns")
+        ],
+        "{events:#?}"
+    );
+}
+
+/// The one detection of a container: rule and its counts (ports, hosts, denied).
+fn scan_detection(events: &[Value], container: &str) -> (String, u64, u64, u64) {
+    let found = of_container(events, "detection", container);
+    assert_eq!(found.len(), 1, "{container}: {found:#?}");
+    let e = found[0];
+    let args = &e["args"];
+    (
+        e["rule"].as_str().unwrap().to_string(),
+        args[0].as_u64().unwrap(),
+        args[1].as_u64().unwrap(),
+        args[2].as_u64().unwrap(),
+    )
+}
+
+#[test]
+fn port_and_host_scans_are_detected_with_their_counts_and_a_busy_client_is_not() {
+    let node = node("net-scan");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || for _ in listener.incoming() {});
+    let follower = node.follow_events();
+    let scans = [
+        ("tcp-scan", "scan-tcp=10.0.0.1:1-100"),
+        ("udp-scan", "scan-udp=10.0.0.1:1-100"),
+        ("v6-scan", "scan-tcp=[fd00::1]:1-100"),
+        ("host-scan", "scan-hosts=10.0.1:60:443"),
+    ];
+    for (name, step) in scans {
+        let run = node
+            .bundle(name)
+            .netns()
+            .annotation("fnguard.io/function", "scanner")
+            .steps(&[step])
+            .build()
+            .run();
+        assert!(run.success, "{name}: {run:?}");
+    }
+    let tuned = node
+        .bundle("tuned-scan")
+        .netns()
+        .annotation("fnguard.io/scan", "ports=5, window=30s")
+        .steps(&["scan-tcp=10.0.0.1:1-10"])
+        .build()
+        .run();
+    assert!(tuned.success, "{tuned:?}");
+    let client = node
+        .bundle("client")
+        .annotation("fnguard.io/function", "client")
+        .steps(&[format!("repeat-tcp=127.0.0.1:{port}:100")])
+        .build()
+        .run();
+    assert_eq!(
+        client.outcome(&format!("repeat-tcp=127.0.0.1:{port}:100")),
+        "ok",
+        "{client:?}"
+    );
+    let prober = node
+        .bundle("prober")
+        .annotation("fnguard.io/egress", "none")
+        .steps(&[format!("repeat-tcp=127.0.0.1:{port}:20")])
+        .build()
+        .run();
+    assert!(prober.success, "{prober:?}");
+
+    let events = follower.stop();
+    // Fired once, when the window's count first passed the threshold (30 ports, 50 hosts).
+    for name in ["tcp-scan", "udp-scan", "v6-scan"] {
+        assert_eq!(scan_detection(&events, name), ("port-scan".into(), 31, 1, 0), "{name}");
+    }
+    assert_eq!(scan_detection(&events, "host-scan"), ("port-scan".into(), 1, 51, 0));
+    assert_eq!(scan_detection(&events, "tuned-scan"), ("port-scan".into(), 6, 1, 0));
+    assert_eq!(of_container(&events, "detection", "client"), Vec::<&Value>::new());
+    assert_eq!(scan_detection(&events, "prober"), ("policy-probe".into(), 1, 1, 11));
+    let e = &of_container(&events, "detection", "udp-scan")[0];
+    assert_eq!(
+        (e["syscall"].as_str(), e["daddr"].as_str()),
+        (Some("sendto"), Some("10.0.0.1"))
+    );
+}
+
+#[test]
+fn a_scan_is_killed_at_the_threshold_when_the_rule_kills() {
+    let node = node("net-scan-kill");
+    let run = node
+        .bundle("scan-kill")
+        .netns()
+        .annotation("fnguard.io/rules.kill", "port-scan")
+        .steps(&["scan-tcp=10.0.0.1:1-100", "touch=/shared/survived"])
+        .build()
+        .run();
+    assert_eq!(run.code, Some(137), "{run:?}");
+    assert!(!node.shared.join("survived").exists());
+}
