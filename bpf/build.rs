@@ -44,6 +44,7 @@ fn main() {
         "src/bpf/path.bpf.h",
         "src/bpf/judge.bpf.h",
         "src/bpf/detect.bpf.h",
+        "src/bpf/sockets.bpf.h",
         "src/bpf/vmlinux.h",
     ] {
         println!("cargo:rerun-if-changed={header}");

@@ -42,7 +42,7 @@ echo "root:VM-SHADOW:19000::::::" > "$root/etc/shadow"
 cat > "$root/bundle/config.json" <<'JSON'
 {"ociVersion": "1.0.2", "root": {"path": "/"},
  "annotations": {"fnguard.io/files.deny": "/etc/secret", "fnguard.io/exec": "/payload, /bin/busybox",
-                 "fnguard.io/function": "vm-fn"}}
+                 "fnguard.io/function": "vm-fn", "fnguard.io/sockets": "inet, inet6"}}
 JSON
 mkdir -p "$root/bundle-audit"
 cat > "$root/bundle-audit/config.json" <<'JSON'
@@ -73,7 +73,7 @@ start() {
   echo "{\"ociVersion\":\"1.0.2\",\"id\":\"$name\",\"status\":\"creating\",\"pid\":$pid,\"bundle\":\"$bundle\"}" \
     | FNGUARD_LOG=info /fnguard hook createRuntime 2>&1 | grep -v '^libbpf' | sed "s/^/vmtest: hook $name: /"
 }
-start vm /bundle cat=/etc/secret exec=/opt/tool:touch=/tmp/tool-ran cat=/etc/motd
+start vm /bundle cat=/etc/secret exec=/opt/tool:touch=/tmp/tool-ran socket=1:1 cat=/etc/motd
 fn=$pid
 start audit /bundle-audit cat=/etc/secret attack=keyring attack=secret-read
 audit=$pid
@@ -116,6 +116,8 @@ check "the exec was reported as stopped by bpf-lsm" '"verdict":"denied","mechani
 check "allowed opens are reported from file_open" '"verdict":"allowed","mechanism":"none","rule":"none","path":"/etc/motd","path_truncated":false,"access":"read","syscall":"openat","fd":-1'
 check "opens are watched by the LSM program" 'vmtest: global-link: fng_lsm_file_open'
 check "system call detection rules run beside BPF-LSM" '"container":"audit".*"kind":"detection".*"rule":"keyring"'
+check "an unlisted socket family failed with EPERM" 'vmtest: fn: socket=1:1 EPERM'
+check "the socket was reported as stopped by bpf-lsm" '"kind":"net.socket".*"verdict":"denied","mechanism":"bpf-lsm","rule":"sockets".*"family":"unix"'
 check "open detection rules run in the LSM program" '"container":"audit".*"kind":"detection".*"rule":"secret-read".*"path":"/etc/shadow"'
 if [ "$(grep -c '"kind":"file.open".*"path":"/etc/motd"' "$log")" != 1 ]; then
   echo "FAIL - an open was not reported exactly once (LSM and syscall exit both reporting?)"; failed=$((failed + 1))
@@ -125,5 +127,5 @@ check "audit mode reports it" '"container":"audit".*"verdict":"audited","mechani
 if grep -q 'vmtest: fn: VM-SECRET-CONTENT' "$log" || grep -q 'the denied binary ran' "$log"; then
   echo "FAIL - a denied file or binary was used"; failed=$((failed + 1))
 fi
-echo "vmtest: $((14 - failed)) passed, $failed failed"
+echo "vmtest: $((16 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -16,57 +16,72 @@ use crate::paths::PinLayout;
 pub(crate) struct CgroupProgram {
     pub name: &'static str,
     pub attach_type: libbpf_sys::bpf_attach_type,
-    /// Attached only for a function with a bind policy: most have none.
-    pub bind_only: bool,
+    /// Attached only for a function with that policy: most have none.
+    pub only_for: Option<Optional>,
+}
+
+/// Per-cgroup programs a function needs only with some policy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Optional {
+    Bind,
+    Sockets,
 }
 
 /// Programs attached to every managed cgroup.
 pub(crate) const CGROUP_PROGRAMS: &[CgroupProgram] = &[
     CgroupProgram {
         name: "fng_connect4",
-        bind_only: false,
+        only_for: None,
         attach_type: libbpf_sys::BPF_CGROUP_INET4_CONNECT,
     },
     CgroupProgram {
         name: "fng_connect6",
-        bind_only: false,
+        only_for: None,
         attach_type: libbpf_sys::BPF_CGROUP_INET6_CONNECT,
     },
     CgroupProgram {
         name: "fng_sendmsg4",
-        bind_only: false,
+        only_for: None,
         attach_type: libbpf_sys::BPF_CGROUP_UDP4_SENDMSG,
     },
     CgroupProgram {
         name: "fng_sendmsg6",
-        bind_only: false,
+        only_for: None,
         attach_type: libbpf_sys::BPF_CGROUP_UDP6_SENDMSG,
     },
     CgroupProgram {
         name: "fng_bind4",
-        bind_only: true,
+        only_for: Some(Optional::Bind),
         attach_type: libbpf_sys::BPF_CGROUP_INET4_BIND,
     },
     CgroupProgram {
         name: "fng_bind6",
-        bind_only: true,
+        only_for: Some(Optional::Bind),
         attach_type: libbpf_sys::BPF_CGROUP_INET6_BIND,
+    },
+    CgroupProgram {
+        name: "fng_sock_create",
+        only_for: Some(Optional::Sockets),
+        attach_type: libbpf_sys::BPF_CGROUP_INET_SOCK_CREATE,
     },
 ];
 
 /// Attaches every cgroup program to `cgroup_dir` and pins the links. On
 /// error the caller removes what was pinned with [`detach_cgroup_programs`].
-/// `bind`: the function has a bind policy, so the bind programs go on too.
+/// `optional`: the policies the function has that need programs of their own.
 pub fn attach_cgroup_programs(
     layout: &PinLayout,
     cgroup_id: u64,
     cgroup_dir: &Path,
-    bind: bool,
+    optional: &[Optional],
 ) -> Result<(), BpfError> {
     let links_dir = layout.cgroup_links_dir(cgroup_id);
     fs::create_dir_all(&links_dir).map_err(BpfError::io("creating link directory", &links_dir))?;
     let cgroup = fs::File::open(cgroup_dir).map_err(BpfError::io("opening cgroup", cgroup_dir))?;
-    for program in CGROUP_PROGRAMS.iter().filter(|p| bind || !p.bind_only) {
+    for program in CGROUP_PROGRAMS
+        .iter()
+        .filter(|p| p.only_for.is_none_or(|o| optional.contains(&o)))
+    {
         let prog_path = layout.prog(program.name);
         let prog = ProgramHandle::from_pinned_path(&prog_path).map_err(BpfError::libbpf(format!(
             "opening pinned program {}",

@@ -24,6 +24,7 @@ const KIND_CGROUP_GONE: u32 = 4;
 const KIND_THROTTLED: u32 = 5;
 const KIND_DETECTION: u32 = 6;
 const KIND_NET_BIND: u32 = 7;
+const KIND_SOCKET: u32 = 8;
 
 const HEADER_SIZE: usize = 56;
 const NET_EVENT_SIZE: usize = HEADER_SIZE + 24;
@@ -32,6 +33,7 @@ const EXEC_EVENT_SIZE: usize = HEADER_SIZE + 8;
 const GONE_EVENT_SIZE: usize = HEADER_SIZE + crate::layout::STATS_SIZE;
 const THROTTLED_EVENT_SIZE: usize = HEADER_SIZE + 16;
 const DETECTION_EVENT_SIZE: usize = HEADER_SIZE + 88;
+const SOCKET_EVENT_SIZE: usize = HEADER_SIZE + 8;
 
 /// One event from the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,6 +57,9 @@ pub enum Event {
     /// Events over the function's per-second budget were not sent.
     #[serde(rename = "events.throttled")]
     Throttled(ThrottledEvent),
+    /// A socket of a family or type fnguard.io/sockets does not list.
+    #[serde(rename = "net.socket")]
+    Socket(SocketEvent),
     /// A detection rule fired; `rule` names it.
     #[serde(rename = "detection")]
     Detection(DetectionEvent),
@@ -69,6 +74,7 @@ impl Event {
             Event::Stop(e) => &e.header,
             Event::Throttled(e) => &e.header,
             Event::Detection(e) => &e.header,
+            Event::Socket(e) => &e.header,
         }
     }
 
@@ -148,6 +154,17 @@ pub struct ThrottledEvent {
     pub header: Header,
     pub throttled: u64,
     pub window_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SocketEvent {
+    #[serde(flatten)]
+    pub header: Header,
+    /// `unix`, `inet`, `inet6`, `netlink`, `packet`, ... or `af-N`.
+    pub family: String,
+    /// `stream`, `dgram`, `raw`, `seqpacket` or `type-N`.
+    pub socket_type: String,
+    pub protocol: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -279,6 +296,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
         KIND_CGROUP_GONE => GONE_EVENT_SIZE,
         KIND_THROTTLED => THROTTLED_EVENT_SIZE,
         KIND_DETECTION => DETECTION_EVENT_SIZE,
+        KIND_SOCKET => SOCKET_EVENT_SIZE,
         other => return Err(bad(&format!("unknown event kind {other}"))),
     };
     if bytes.len() < min {
@@ -304,6 +322,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
             1 => "cgroup-sock-addr",
             2 => "sigkill",
             3 => "bpf-lsm",
+            4 => "cgroup-sock-create",
             _ => "none",
         },
         rule: rule_name(r.u8(54)),
@@ -389,6 +408,24 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
                 header,
                 lifetime_ms,
                 totals,
+            })
+        }
+        KIND_SOCKET => {
+            let family = r.u16(b);
+            Event::Socket(SocketEvent {
+                header,
+                family: fnguard_policy::network::SOCKET_FAMILIES
+                    .iter()
+                    .find(|(_, af)| u16::from(*af) == family)
+                    .map_or_else(|| format!("af-{family}"), |(name, _)| name.to_string()),
+                socket_type: match r.u16(b + 2) {
+                    1 => "stream".to_string(),
+                    2 => "dgram".to_string(),
+                    3 => "raw".to_string(),
+                    5 => "seqpacket".to_string(),
+                    other => format!("type-{other}"),
+                },
+                protocol: r.u16(b + 4),
             })
         }
         KIND_DETECTION => {

@@ -17,6 +17,7 @@ pub(crate) const FLAG_PATHS: u32 = 32;
 pub(crate) const FLAG_INODES: u32 = 64;
 pub(crate) const FLAG_BIND: u32 = 128;
 pub(crate) const FLAG_DNS: u32 = 256;
+pub(crate) const FLAG_SOCKETS: u32 = 512;
 
 // enum fng_rule (events.h)
 pub(crate) const RULE_NONE: u8 = 0;
@@ -28,6 +29,7 @@ pub(crate) const RULE_EXEC: u8 = 5;
 pub(crate) const RULE_PATH_UNRESOLVED: u8 = 6;
 pub(crate) const RULE_BIND: u8 = 7;
 pub(crate) const RULE_DNS: u8 = 8;
+pub(crate) const RULE_SOCKETS: u8 = 9;
 
 /// `FNG_PATH_KEY_MAX` (files.h)
 const PATH_KEY_MAX: usize = 248;
@@ -53,9 +55,14 @@ pub(crate) fn policy_value(flags: u32, owner: u64, rules: &RuleSet, started_ns: 
 
 /// The owner (container cgroup id) in a `struct fng_cg_policy`.
 /// struct fng_net_policy, scan state zeroed.
-pub(crate) const NET_POLICY_SIZE: usize = 560;
+pub(crate) const NET_POLICY_SIZE: usize = 568;
 
-pub(crate) fn net_policy_value(bind: Option<&[BindRule]>, dns: Option<&[IpAddr]>, scan: &ScanThresholds) -> Vec<u8> {
+pub(crate) fn net_policy_value(
+    bind: Option<&[BindRule]>,
+    dns: Option<&[IpAddr]>,
+    scan: &ScanThresholds,
+    sockets: Option<u64>,
+) -> Vec<u8> {
     let mut value = vec![0u8; NET_POLICY_SIZE];
     let rules: Vec<(PortRange, Protocols)> = bind
         .unwrap_or_default()
@@ -76,6 +83,7 @@ pub(crate) fn net_policy_value(bind: Option<&[BindRule]>, dns: Option<&[IpAddr]>
     value[400..402].copy_from_slice(&scan.ports.to_ne_bytes());
     value[402..404].copy_from_slice(&scan.hosts.to_ne_bytes());
     value[404..406].copy_from_slice(&scan.denied.to_ne_bytes());
+    value[560..568].copy_from_slice(&sockets.unwrap_or(0).to_ne_bytes());
     value
 }
 
@@ -183,6 +191,7 @@ pub(crate) fn rule_name(rule: u8) -> &'static str {
         RULE_PATH_UNRESOLVED => "path-unresolved",
         RULE_BIND => "bind",
         RULE_DNS => "dns",
+        RULE_SOCKETS => "sockets",
         _ => "none",
     }
 }
@@ -272,7 +281,12 @@ mod tests {
         use fnguard_policy::network::{parse_bind, parse_dns, parse_scan};
         let bind = parse_bind("8080/tcp").unwrap();
         let dns = parse_dns("10.0.0.2").unwrap();
-        let v = net_policy_value(Some(&bind), Some(&dns), &parse_scan("ports=20, window=5s").unwrap());
+        let v = net_policy_value(
+            Some(&bind),
+            Some(&dns),
+            &parse_scan("ports=20, window=5s").unwrap(),
+            Some(6),
+        );
         assert_eq!(v.len(), NET_POLICY_SIZE);
         assert_eq!(u32::from_ne_bytes(v[..4].try_into().unwrap()), 1);
         assert_eq!(u16::from_ne_bytes(v[8..10].try_into().unwrap()), 8080);
@@ -280,6 +294,7 @@ mod tests {
         assert_eq!(u32::from_ne_bytes(v[140..144].try_into().unwrap()), 5000);
         assert_eq!(&v[144..160], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 2]);
         assert_eq!(u16::from_ne_bytes(v[400..402].try_into().unwrap()), 20);
-        assert!(v[408..].iter().all(|&b| b == 0));
+        assert!(v[408..560].iter().all(|&b| b == 0));
+        assert_eq!(u64::from_ne_bytes(v[560..568].try_into().unwrap()), 6);
     }
 }

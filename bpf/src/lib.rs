@@ -36,9 +36,9 @@ mod skel {
     pub use net::NetSkelBuilder;
 }
 
-pub use cgroup_link::{attach_cgroup_programs, detach_cgroup_programs, pinned_link_cgroups};
+pub use cgroup_link::{attach_cgroup_programs, detach_cgroup_programs, pinned_link_cgroups, Optional};
 pub use error::BpfError;
-pub use events::{Event, EventReader, ExecEvent, Header, NetEvent, OpenEvent, StopEvent, ThrottledEvent};
+pub use events::{Event, EventReader, ExecEvent, Header, NetEvent, OpenEvent, SocketEvent, StopEvent, ThrottledEvent};
 pub use node::{
     ensure_loaded, file_enforcement, is_loaded, unwatch_syscalls, watch_syscalls, LoadOutcome, OPEN_MONITOR_ENV,
 };

@@ -42,7 +42,7 @@ pub(crate) const MAP_NAMES: &[&str] = &[
 pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_mkdir", "fng_cgroup_rmdir"];
 
 /// BPF-LSM programs, attached node-wide where the kernel runs them.
-pub(crate) const LSM_PROGRAMS: &[&str] = &["fng_lsm_file_open", "fng_lsm_bprm_check"];
+pub(crate) const LSM_PROGRAMS: &[&str] = &["fng_lsm_file_open", "fng_lsm_bprm_check", "fng_lsm_socket_create"];
 
 /// Runs the system call detection rules, and sees opens where BPF-LSM does
 /// not run. Any program at syscall exit sends every syscall of every task on

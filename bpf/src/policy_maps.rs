@@ -175,8 +175,16 @@ impl PolicyMaps {
         if policy.dns.is_some() {
             flags |= layout::FLAG_DNS;
         }
+        if policy.sockets.is_some() {
+            flags |= layout::FLAG_SOCKETS;
+        }
         let key = cgroup_id.to_ne_bytes();
-        let net = layout::net_policy_value(policy.bind.as_deref(), policy.dns.as_deref(), &policy.scan);
+        let net = layout::net_policy_value(
+            policy.bind.as_deref(),
+            policy.dns.as_deref(),
+            &policy.scan,
+            policy.sockets,
+        );
         self.net
             .update(&key, &net, MapFlags::ANY)
             .map_err(BpfError::libbpf(format!(

@@ -239,3 +239,77 @@ fn a_scan_is_killed_at_the_threshold_when_the_rule_kills() {
     assert_eq!(run.code, Some(137), "{run:?}");
     assert!(!node.shared.join("survived").exists());
 }
+
+#[test]
+fn sockets_outside_the_list_are_refused_or_stopped() {
+    let node = node("net-sockets");
+    let follower = node.follow_events();
+    let steps = [
+        "socket=2:1",
+        "socket=10:2",
+        "socket=2:3:1",
+        "socket=16:3",
+        "socket=1:1",
+        "touch=/shared/survived",
+    ];
+    let run = node
+        .bundle("sockets")
+        .capability("CAP_NET_RAW")
+        .annotation("fnguard.io/sockets", "inet, inet6, netlink")
+        .steps(&steps)
+        .build()
+        .run();
+    // Inet sockets are refused before they exist; other families stop the process.
+    for (step, want) in steps.iter().zip(["ok", "ok", "EPERM", "ok"]) {
+        assert_eq!(run.outcome(step), want, "{step}: {run:?}");
+    }
+    assert_eq!(run.code, Some(137), "the unix socket was not stopped: {run:?}");
+    assert!(!node.shared.join("survived").exists());
+    let raw = node
+        .bundle("raw-listed")
+        .capability("CAP_NET_RAW")
+        .annotation("fnguard.io/sockets", "inet, raw")
+        .steps(&["socket=2:3:1"])
+        .build()
+        .run();
+    assert_eq!(raw.outcome("socket=2:3:1"), "ok", "{raw:?}");
+    let audit = node
+        .bundle("sockets-audit")
+        .annotation("fnguard.io/sockets", "inet")
+        .annotation("fnguard.io/mode", "audit")
+        .steps(&["socket=1:1", "socket=10:1"])
+        .build()
+        .run();
+    assert!(
+        audit.success && audit.outcome("socket=1:1") == "ok" && audit.outcome("socket=10:1") == "ok",
+        "{audit:?}"
+    );
+
+    let events = follower.stop();
+    let seen = |container| -> Vec<(String, String, String, String)> {
+        of_container(&events, "net.socket", container)
+            .iter()
+            .map(|e| {
+                let text = |k: &str| e[k].as_str().unwrap().to_string();
+                (text("family"), text("socket_type"), text("verdict"), text("mechanism"))
+            })
+            .collect()
+    };
+    let s = |a: &str, b: &str, c: &str, d: &str| (a.to_string(), b.to_string(), c.to_string(), d.to_string());
+    assert_eq!(
+        seen("sockets"),
+        [
+            s("inet", "raw", "denied", "cgroup-sock-create"),
+            s("unix", "stream", "denied", "sigkill")
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(seen("raw-listed"), []);
+    assert_eq!(
+        seen("sockets-audit"),
+        [
+            s("unix", "stream", "audited", "none"),
+            s("inet6", "stream", "audited", "none")
+        ]
+    );
+}

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::egress::{parse_egress, EgressRule};
 use crate::egress_table::EgressTable;
 use crate::error::PolicyError;
-use crate::network::{parse_bind, parse_dns, parse_scan, BindRule, ScanThresholds};
+use crate::network::{parse_bind, parse_dns, parse_scan, parse_sockets, BindRule, ScanThresholds};
 use crate::paths::{parse_path_list, PathLists, MAX_PATH_PREFIXES};
 use crate::rules::RuleSet;
 
@@ -23,6 +23,7 @@ pub const KEY_EXEC: &str = "fnguard.io/exec";
 pub const KEY_BIND: &str = "fnguard.io/bind";
 pub const KEY_DNS: &str = "fnguard.io/dns";
 pub const KEY_SCAN: &str = "fnguard.io/scan";
+pub const KEY_SOCKETS: &str = "fnguard.io/sockets";
 pub const KEY_RULES_DISABLE: &str = "fnguard.io/rules.disable";
 pub const KEY_RULES_KILL: &str = "fnguard.io/rules.kill";
 /// Every key fnguard reads; any other `fnguard.io/` key is an error, so a
@@ -40,6 +41,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     KEY_RULES_DISABLE,
     KEY_RULES_KILL,
     KEY_SCAN,
+    KEY_SOCKETS,
 ];
 
 const MAX_FUNCTION_NAME: usize = 128;
@@ -81,6 +83,8 @@ pub struct Policy {
     /// `None`: DNS goes wherever egress allows. `Some(list)`: only to these resolvers.
     pub dns: Option<Vec<std::net::IpAddr>>,
     pub scan: ScanThresholds,
+    /// `None`: any socket. `Some(mask)`: bit AF_* per allowed family, bit 63 for raw.
+    pub sockets: Option<u64>,
     /// The `fnguard.io/` annotations this policy came from, sorted.
     pub annotations: BTreeMap<String, String>,
 }
@@ -109,6 +113,7 @@ impl Policy {
             bind: None,
             dns: None,
             scan: ScanThresholds::default(),
+            sockets: None,
             annotations: ours.clone(),
         };
         for (key, value) in &ours {
@@ -154,6 +159,9 @@ impl Policy {
                 KEY_BIND => policy.bind = Some(parse_bind(value).map_err(|r| PolicyError::invalid(key, value, r))?),
                 KEY_DNS => policy.dns = Some(parse_dns(value).map_err(|r| PolicyError::invalid(key, value, r))?),
                 KEY_SCAN => policy.scan = parse_scan(value).map_err(|r| PolicyError::invalid(key, value, r))?,
+                KEY_SOCKETS => {
+                    policy.sockets = Some(parse_sockets(value).map_err(|r| PolicyError::invalid(key, value, r))?)
+                }
                 KEY_RULES_DISABLE | KEY_RULES_KILL => {} // below, together
                 _ => {
                     return Err(PolicyError::UnknownKey {
@@ -223,7 +231,14 @@ impl Policy {
                 summary.push_str(&format!("; {name} {}", list.join(",")));
             }
         }
-        for key in [KEY_BIND, KEY_DNS, KEY_SCAN, KEY_RULES_DISABLE, KEY_RULES_KILL] {
+        for key in [
+            KEY_BIND,
+            KEY_DNS,
+            KEY_SCAN,
+            KEY_SOCKETS,
+            KEY_RULES_DISABLE,
+            KEY_RULES_KILL,
+        ] {
             if let Some(value) = self.annotations.get(key) {
                 summary.push_str(&format!("; {} {value}", &key[ANNOTATION_PREFIX.len()..]));
             }
@@ -317,7 +332,7 @@ mod tests {
             err,
             "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/bind, fnguard.io/dns, fnguard.io/egress, fnguard.io/exec, \
              fnguard.io/files.deny, fnguard.io/files.read, fnguard.io/files.write, fnguard.io/function, fnguard.io/mode, \
-             fnguard.io/rules.disable, fnguard.io/rules.kill, fnguard.io/scan"
+             fnguard.io/rules.disable, fnguard.io/rules.kill, fnguard.io/scan, fnguard.io/sockets"
         );
     }
 

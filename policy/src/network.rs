@@ -71,6 +71,43 @@ pub fn parse_dns(value: &str) -> Result<Vec<IpAddr>, String> {
     Ok(resolvers)
 }
 
+/// Socket families by name, with their AF_* numbers.
+pub const SOCKET_FAMILIES: &[(&str, u8)] = &[
+    ("unix", 1),
+    ("inet", 2),
+    ("inet6", 10),
+    ("netlink", 16),
+    ("packet", 17),
+    ("alg", 38),
+    ("vsock", 40),
+];
+/// The bit that allows raw inet sockets (SOCK_RAW).
+pub const SOCKETS_RAW: u64 = 1 << 63;
+
+/// `fnguard.io/sockets`: families (`unix`, `inet`, `inet6`, `netlink`,
+/// `packet`, `alg`, `vsock`) and `raw` for raw inet sockets; the mask the
+/// kernel programs test (bit AF_* per family, bit 63 for raw).
+pub fn parse_sockets(value: &str) -> Result<u64, String> {
+    let mut mask = 0u64;
+    for name in value.split(',').map(str::trim) {
+        if name.is_empty() {
+            return Err("empty entry; list families such as `inet, inet6, unix`".into());
+        }
+        if name == "raw" {
+            mask |= SOCKETS_RAW;
+            continue;
+        }
+        match SOCKET_FAMILIES.iter().find(|(n, _)| *n == name) {
+            Some((_, af)) => mask |= 1 << af,
+            None => {
+                let known: Vec<&str> = SOCKET_FAMILIES.iter().map(|(n, _)| *n).collect();
+                return Err(format!("unknown socket family {name:?}; use {}, raw", known.join(", ")));
+            }
+        }
+    }
+    Ok(mask)
+}
+
 /// When connection attempts count as a scan or a probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScanThresholds {
@@ -148,6 +185,16 @@ mod tests {
         assert_eq!(parse_dns("10.0.0.2, fd00::53").unwrap().len(), 2);
         assert!(parse_dns("none").unwrap().is_empty());
         assert!(parse_dns("10.0.0.2:53").unwrap_err().contains("not an IP address"));
+    }
+
+    #[test]
+    fn socket_lists() {
+        assert_eq!(parse_sockets("inet, inet6, unix").unwrap(), 1 << 2 | 1 << 10 | 1 << 1);
+        assert_eq!(parse_sockets("inet,raw").unwrap(), 1 << 2 | SOCKETS_RAW);
+        assert!(parse_sockets("inet, bluetooth")
+            .unwrap_err()
+            .contains("unknown socket family"));
+        assert!(parse_sockets("").is_err());
     }
 
     #[test]

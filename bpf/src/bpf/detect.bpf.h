@@ -14,6 +14,7 @@
 #define NR_SOCKET 41
 #define NR_CONNECT 42
 #define NR_SENDTO 44
+#define NR_SOCKETPAIR 53
 #define NR_CLONE 56
 #define NR_CHMOD 90
 #define NR_FCHMOD 91

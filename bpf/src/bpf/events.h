@@ -13,6 +13,7 @@
 #define FNG_F_INODES 64	    /* denied files are also known by inode */
 #define FNG_F_BIND 128	    /* a bind allow list is set */
 #define FNG_F_DNS 256	    /* a resolver allow list is set: other DNS traffic is denied */
+#define FNG_F_SOCKETS 512   /* a socket family allow list is set (fng_net_policy.sockets) */
 
 /* Keyed by cgroup id: the container's own cgroup, and any cgroup created
  * below it later (an alias with the same owner). */
@@ -87,6 +88,7 @@ enum fng_event_kind {
 	FNG_EV_THROTTLED = 5,
 	FNG_EV_DETECTION = 6,
 	FNG_EV_NET_BIND = 7,
+	FNG_EV_SOCKET = 8,
 };
 
 enum fng_verdict {
@@ -102,6 +104,7 @@ enum fng_mechanism {
 	FNG_MECH_SOCK_ADDR = 1, /* cgroup sock_addr program returned EPERM */
 	FNG_MECH_SIGKILL = 2,	/* bpf_send_signal(SIGKILL) before user space ran */
 	FNG_MECH_LSM = 3,	/* BPF-LSM returned -EPERM */
+	FNG_MECH_SOCK_CREATE = 4, /* cgroup sock_create program refused the socket (EPERM) */
 };
 
 /* Which part of the policy decided. */
@@ -115,6 +118,7 @@ enum fng_rule {
 	FNG_RULE_PATH_UNRESOLVED = 6, /* path too deep or long: fail closed */
 	FNG_RULE_BIND = 7,
 	FNG_RULE_DNS = 8,
+	FNG_RULE_SOCKETS = 9,
 };
 
 struct fng_event_header {
@@ -151,6 +155,15 @@ struct fng_detection_event {
 	__u32 path_len;		/* bytes of path, no NUL */
 	__u8 addr[16];		/* IPv4 in the first 4 bytes */
 	char path[];		/* the program run, the file opened, the socket path */
+};
+
+/* A socket of a family or type fnguard.io/sockets does not list. */
+struct fng_socket_event {
+	struct fng_event_header hdr;
+	__u16 family;	/* AF_* */
+	__u16 type;	/* SOCK_* without flags */
+	__u16 protocol;
+	__u16 pad;
 };
 
 /* Sent at the end of a window in which a cgroup's events were throttled. */

@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "detect.bpf.h"
+#include "sockets.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -48,6 +49,16 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	char *buf = NULL;
 	__u32 rule;
 
+	/* Sockets that neither the sock_create program (inet only) nor
+	 * BPF-LSM judged: stopped before the process can use them. */
+	if ((nr == NR_SOCKET || nr == NR_SOCKETPAIR) && ret >= 0 && !opens_by_lsm &&
+	    regs->di != FNG_FAMILY_INET && regs->di != FNG_FAMILY_INET6) {
+		struct fng_cg_policy *sock_policy = NULL;
+
+		if (!judge_socket(regs->di, regs->si, &sock_policy, &cgid, &stats) && sock_policy &&
+		    report_socket(sock_policy, cgid, stats, regs->di, regs->si, regs->dx, FNG_MECH_SIGKILL))
+			kill_current();
+	}
 	if (nr != FNG_NR_OPENAT && nr != FNG_NR_OPEN && nr != FNG_NR_OPENAT2 && nr != FNG_NR_CREAT &&
 	    nr != FNG_NR_OPEN_BY_HANDLE_AT) {
 		rule = syscall_rule(nr, regs, ret);

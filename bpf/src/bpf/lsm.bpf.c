@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "detect.bpf.h"
+#include "sockets.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -80,4 +81,18 @@ int BPF_PROG(fng_lsm_bprm_check, struct linux_binprm *bprm, int ret)
 	__sync_fetch_and_add(&stats->exec_violations, 1);
 	emit_exec_event(buf, stats, policy, cgid, &j, FNG_MECH_LSM, bpf_get_current_task_btf(), bprm);
 	return -FNG_EPERM;
+}
+
+/* Sockets of any family the function's list does not admit fail with
+ * EPERM before they exist (sockets the kernel makes for itself pass). */
+SEC("lsm/socket_create")
+int BPF_PROG(fng_lsm_socket_create, int family, int type, int protocol, int kern, int ret)
+{
+	struct fng_cg_policy *policy = NULL;
+	struct fng_cg_stats *stats = NULL;
+	__u64 cgid = 0;
+
+	if (ret || kern || judge_socket(family, type, &policy, &cgid, &stats) || !policy)
+		return ret;
+	return report_socket(policy, cgid, stats, family, type, protocol, FNG_MECH_LSM) ? -FNG_EPERM : 0;
 }

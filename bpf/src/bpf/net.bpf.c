@@ -6,7 +6,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
-#include "common.bpf.h"
+#include "sockets.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -253,4 +253,18 @@ SEC("cgroup/sendmsg6")
 int fng_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	return judge_egress(ctx, FNG_OP_SENDMSG, 1);
+}
+
+/* Inet sockets the function's list does not admit (a family, or raw)
+ * fail with EPERM before they exist. */
+SEC("cgroup/sock_create")
+int fng_sock_create(struct bpf_sock *ctx)
+{
+	struct fng_cg_policy *policy = NULL;
+	struct fng_cg_stats *stats = NULL;
+	__u64 cgid = 0;
+
+	if (judge_socket(ctx->family, ctx->type, &policy, &cgid, &stats) || !policy)
+		return 1;
+	return !report_socket(policy, cgid, stats, ctx->family, ctx->type, ctx->protocol, FNG_MECH_SOCK_CREATE);
 }

@@ -63,7 +63,11 @@ struct fng_net_policy {
 	__u32 hosts_seen;
 	__u32 denied_seen;
 	__u32 fired;		      /* detections already sent this window: bit per rule */
+	__u64 sockets;		      /* fnguard.io/sockets: bit (1 << AF_*) per allowed family, */
+				      /* FNG_SOCKETS_RAW for raw inet sockets */
 };
+
+#define FNG_SOCKETS_RAW (1ULL << 63)
 
 enum fng_net_op {
 	FNG_OP_CONNECT = 1,

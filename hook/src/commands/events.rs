@@ -157,6 +157,7 @@ fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> S
             e.totals.events_dropped
         ),
         Event::Throttled(e) => format!("events.throttled {} events in {} ms", e.throttled, e.window_ms),
+        Event::Socket(e) => format!("net.socket {} {} protocol {}", e.family, e.socket_type, e.protocol),
         Event::Detection(e) => {
             let mut line = format!(
                 "detection {} ({} severity, {}) {} returned {} parent {}",

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use fnguard_bpf::{attach_cgroup_programs, ensure_loaded, watch_syscalls, LoadOutcome, PolicyMaps, ABI};
+use fnguard_bpf::{attach_cgroup_programs, ensure_loaded, watch_syscalls, LoadOutcome, Optional, PolicyMaps, ABI};
 use fnguard_policy::Policy;
 
 use crate::bundle::{read_annotations, read_root_path};
@@ -119,7 +119,14 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
     let applied = (|| -> Result<()> {
         maps.install(cgroup.id, &policy, &record.denied_files)
             .with_context(|| format!("writing the policy of container {}", state.id))?;
-        attach_cgroup_programs(&layout, cgroup.id, &cgroup.dir, policy.bind.is_some())
+        let optional: Vec<Optional> = [
+            (policy.bind.is_some(), Optional::Bind),
+            (policy.sockets.is_some(), Optional::Sockets),
+        ]
+        .into_iter()
+        .filter_map(|(needed, program)| needed.then_some(program))
+        .collect();
+        attach_cgroup_programs(&layout, cgroup.id, &cgroup.dir, &optional)
             .with_context(|| format!("attaching to the cgroup of container {}", state.id))?;
         watch_syscalls(&layout).context("attaching the system call monitor")?;
         records.write(&record)

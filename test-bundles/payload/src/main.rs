@@ -25,6 +25,7 @@
 //!   serve-http=ADDR:N a benign function: reads /etc/handler.conf, answers N
 //!                     HTTP requests on 4 threads, each writing and deleting a
 //!                     temp file under /shared/tmp
+//!   socket=FAMILY:TYPE[:PROTOCOL]  socket() with these numbers (2:3:1 inet raw ICMP, 1:1 unix stream)
 //!   bind=ADDR, bind-udp=ADDR   bind a TCP / UDP socket
 //!   dns=ADDR          one DNS query over UDP, success when a reply comes
 //!   scan-tcp=HOST:FROM-TO, scan-udp=HOST:FROM-TO   one attempt per port
@@ -95,6 +96,21 @@ fn run_step(step: &str) -> io::Result<()> {
         "serve-http" => {
             let (address, n) = arg.rsplit_once(':').ok_or_else(|| invalid("ADDR:N"))?;
             serve_http(addr(address)?, n.parse().map_err(|_| invalid("N"))?)
+        }
+        "socket" => {
+            // FAMILY:TYPE[:PROTOCOL] as numbers, e.g. 2:3:1 (inet, raw, ICMP), 1:1 (unix stream).
+            let numbers: Vec<u64> = arg
+                .split(':')
+                .map(|n| n.parse().map_err(|_| invalid("FAMILY:TYPE[:PROTOCOL]")))
+                .collect::<io::Result<_>>()?;
+            let (family, kind, protocol) = match numbers[..] {
+                [f, t] => (f, t, 0),
+                [f, t, p] => (f, t, p),
+                _ => return Err(invalid("FAMILY:TYPE[:PROTOCOL]")),
+            };
+            // SAFETY: socket() with plain numbers; the fd is closed right away.
+            let fd = unsafe { syscall4(41, family, kind, protocol, 0) };
+            owned(fd as i32).map(drop)
         }
         "bind" => std::net::TcpListener::bind(addr(arg)?).map(drop),
         "bind-udp" => UdpSocket::bind(addr(arg)?).map(drop),

@@ -101,6 +101,7 @@ impl Node {
             programs: Vec::new(),
             user: None,
             netns: false,
+            caps: Vec::new(),
             hooks: true,
             poststop: true,
             stage_args: true,
@@ -431,6 +432,7 @@ pub struct BundleBuilder<'n> {
     programs: Vec<(String, u32)>,
     user: Option<u32>,
     netns: bool,
+    caps: Vec<String>,
     hooks: bool,
     poststop: bool,
     stage_args: bool,
@@ -459,6 +461,12 @@ impl<'n> BundleBuilder<'n> {
     /// The function runs as this uid (and gid) instead of root.
     pub fn user(mut self, uid: u32) -> Self {
         self.user = Some(uid);
+        self
+    }
+
+    /// Adds a capability (`CAP_NET_RAW`) to every set of the function's process.
+    pub fn capability(mut self, cap: &str) -> Self {
+        self.caps.push(cap.to_string());
         self
     }
 
@@ -523,6 +531,14 @@ impl<'n> BundleBuilder<'n> {
         let mut config: Value = serde_json::from_str(&fs::read_to_string(&template).unwrap()).unwrap();
         if let Some(uid) = self.user {
             config["process"]["user"] = json!({ "uid": uid, "gid": uid });
+        }
+        for cap in &self.caps {
+            for set in ["bounding", "effective", "permitted", "ambient"] {
+                config["process"]["capabilities"][set]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(Value::from(cap.as_str()));
+            }
         }
         if self.netns {
             config["linux"]["namespaces"]
