@@ -25,6 +25,7 @@ pub(crate) struct CgroupProgram {
 pub enum Optional {
     Bind,
     Sockets,
+    Ingress,
 }
 
 /// Programs attached to every managed cgroup.
@@ -63,6 +64,11 @@ pub(crate) const CGROUP_PROGRAMS: &[CgroupProgram] = &[
         name: "fng_sock_create",
         only_for: Some(Optional::Sockets),
         attach_type: libbpf_sys::BPF_CGROUP_INET_SOCK_CREATE,
+    },
+    CgroupProgram {
+        name: "fng_ingress",
+        only_for: Some(Optional::Ingress),
+        attach_type: libbpf_sys::BPF_CGROUP_INET_INGRESS,
     },
 ];
 

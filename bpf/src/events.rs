@@ -25,6 +25,7 @@ const KIND_THROTTLED: u32 = 5;
 const KIND_DETECTION: u32 = 6;
 const KIND_NET_BIND: u32 = 7;
 const KIND_SOCKET: u32 = 8;
+const KIND_NET_INGRESS: u32 = 9;
 
 const HEADER_SIZE: usize = 56;
 const NET_EVENT_SIZE: usize = HEADER_SIZE + 24;
@@ -42,6 +43,10 @@ pub enum Event {
     /// A connect or sendmsg that the egress policy denied or, in audit mode, would deny.
     #[serde(rename = "net.egress")]
     NetEgress(NetEvent),
+    /// An inbound connection or datagram that the ingress policy dropped or,
+    /// in audit mode, would drop; `daddr` is the peer, `dport` the local port.
+    #[serde(rename = "net.ingress")]
+    NetIngress(NetEvent),
     /// A bind that the bind policy denied or, in audit mode, would deny.
     #[serde(rename = "net.bind")]
     NetBind(NetEvent),
@@ -68,7 +73,7 @@ pub enum Event {
 impl Event {
     pub fn header(&self) -> &Header {
         match self {
-            Event::NetEgress(e) | Event::NetBind(e) => &e.header,
+            Event::NetEgress(e) | Event::NetBind(e) | Event::NetIngress(e) => &e.header,
             Event::Exec(e) => &e.header,
             Event::Open(e) => &e.header,
             Event::Stop(e) => &e.header,
@@ -106,7 +111,7 @@ pub struct Header {
 pub struct NetEvent {
     #[serde(flatten)]
     pub header: Header,
-    /// `connect`, `sendmsg` or `bind`.
+    /// `connect`, `sendmsg`, `bind` or `ingress`.
     pub operation: &'static str,
     pub protocol: String,
     pub daddr: String,
@@ -290,7 +295,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
     let r = Reader { bytes };
     let kind = r.u32(0);
     let min = match kind {
-        KIND_NET_EGRESS | KIND_NET_BIND => NET_EVENT_SIZE,
+        KIND_NET_EGRESS | KIND_NET_BIND | KIND_NET_INGRESS => NET_EVENT_SIZE,
         KIND_EXEC => EXEC_EVENT_SIZE,
         KIND_OPEN => OPEN_EVENT_SIZE,
         KIND_CGROUP_GONE => GONE_EVENT_SIZE,
@@ -323,13 +328,14 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
             2 => "sigkill",
             3 => "bpf-lsm",
             4 => "cgroup-sock-create",
+            5 => "cgroup-skb-drop",
             _ => "none",
         },
         rule: rule_name(r.u8(54)),
     };
     let b = HEADER_SIZE;
     Ok(match kind {
-        KIND_NET_EGRESS | KIND_NET_BIND => {
+        KIND_NET_EGRESS | KIND_NET_BIND | KIND_NET_INGRESS => {
             let addr = &bytes[b + 8..b + 24];
             let daddr = if r.u8(b + 2) == 4 {
                 Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string()
@@ -341,7 +347,8 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
                 operation: match r.u8(b) {
                     1 => "connect",
                     2 => "sendmsg",
-                    _ => "bind",
+                    3 => "bind",
+                    _ => "ingress",
                 },
                 protocol: match r.u8(b + 1) {
                     6 => "tcp".to_string(),
@@ -351,10 +358,10 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
                 daddr,
                 dport: r.u16(b + 4),
             };
-            if kind == KIND_NET_BIND {
-                Event::NetBind(event)
-            } else {
-                Event::NetEgress(event)
+            match kind {
+                KIND_NET_BIND => Event::NetBind(event),
+                KIND_NET_INGRESS => Event::NetIngress(event),
+                _ => Event::NetEgress(event),
             }
         }
         KIND_OPEN => {

@@ -18,6 +18,7 @@ pub(crate) const FLAG_INODES: u32 = 64;
 pub(crate) const FLAG_BIND: u32 = 128;
 pub(crate) const FLAG_DNS: u32 = 256;
 pub(crate) const FLAG_SOCKETS: u32 = 512;
+pub(crate) const FLAG_INGRESS: u32 = 1024;
 
 // enum fng_rule (events.h)
 pub(crate) const RULE_NONE: u8 = 0;
@@ -30,6 +31,7 @@ pub(crate) const RULE_PATH_UNRESOLVED: u8 = 6;
 pub(crate) const RULE_BIND: u8 = 7;
 pub(crate) const RULE_DNS: u8 = 8;
 pub(crate) const RULE_SOCKETS: u8 = 9;
+pub(crate) const RULE_INGRESS: u8 = 10;
 
 /// `FNG_PATH_KEY_MAX` (files.h)
 const PATH_KEY_MAX: usize = 248;
@@ -192,6 +194,7 @@ pub(crate) fn rule_name(rule: u8) -> &'static str {
         RULE_BIND => "bind",
         RULE_DNS => "dns",
         RULE_SOCKETS => "sockets",
+        RULE_INGRESS => "ingress",
         _ => "none",
     }
 }

@@ -31,6 +31,8 @@ pub(crate) const MAP_NAMES: &[&str] = &[
     "fng_policy",
     "fng_egress_v4",
     "fng_egress_v6",
+    "fng_ingress_v4",
+    "fng_ingress_v6",
     "fng_paths",
     "fng_inodes",
     "fng_stats",

@@ -18,6 +18,8 @@ pub struct PolicyMaps {
     policy: MapHandle,
     egress_v4: MapHandle,
     egress_v6: MapHandle,
+    ingress_v4: MapHandle,
+    ingress_v6: MapHandle,
     paths: MapHandle,
     inodes: MapHandle,
     stats: MapHandle,
@@ -101,6 +103,8 @@ impl PolicyMaps {
             policy: open("fng_policy")?,
             egress_v4: open("fng_egress_v4")?,
             egress_v6: open("fng_egress_v6")?,
+            ingress_v4: open("fng_ingress_v4")?,
+            ingress_v6: open("fng_ingress_v6")?,
             paths: open("fng_paths")?,
             inodes: open("fng_inodes")?,
             stats: open("fng_stats")?,
@@ -125,6 +129,25 @@ impl PolicyMaps {
                 )
                 .map_err(BpfError::libbpf(format!(
                     "writing egress prefix {} of cgroup {cgroup_id}",
+                    prefix.cidr
+                )))?;
+            }
+        }
+        if let Some(table) = &policy.ingress_table {
+            flags |= layout::FLAG_INGRESS;
+            for prefix in &table.prefixes {
+                let map = if prefix.cidr.is_v4() {
+                    &self.ingress_v4
+                } else {
+                    &self.ingress_v6
+                };
+                map.update(
+                    &layout::lpm_key(cgroup_id, &prefix.cidr),
+                    &layout::egress_value(&prefix.rules),
+                    MapFlags::ANY,
+                )
+                .map_err(BpfError::libbpf(format!(
+                    "writing ingress prefix {} of cgroup {cgroup_id}",
                     prefix.cidr
                 )))?;
             }
@@ -216,6 +239,18 @@ impl PolicyMaps {
                 }
             }
         }
+        if let Some(table) = &policy.ingress_table {
+            for prefix in &table.prefixes {
+                let map = if prefix.cidr.is_v4() {
+                    &self.ingress_v4
+                } else {
+                    &self.ingress_v6
+                };
+                if delete_if_present(map, &layout::lpm_key(cgroup_id, &prefix.cidr))? {
+                    removed.prefixes += 1;
+                }
+            }
+        }
         for entry in policy.path_entries() {
             if delete_if_present(&self.paths, &layout::path_key(cgroup_id, &entry))? {
                 removed.prefixes += 1;
@@ -234,7 +269,14 @@ impl PolicyMaps {
     pub fn purge(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
         let mut removed = self.remove_cgroup_entries(cgroup_id)?;
         removed.prefixes += self.remove_aliases(cgroup_id)?;
-        for map in [&self.egress_v4, &self.egress_v6, &self.paths, &self.inodes] {
+        for map in [
+            &self.egress_v4,
+            &self.egress_v6,
+            &self.ingress_v4,
+            &self.ingress_v6,
+            &self.paths,
+            &self.inodes,
+        ] {
             let keys: Vec<Vec<u8>> = map.keys().filter(|k| key_cgroup(map, k) == Some(cgroup_id)).collect();
             for key in keys {
                 if delete_if_present(map, &key)? {
@@ -271,7 +313,14 @@ impl PolicyMaps {
                     .filter_map(|k| Some(u64::from_ne_bytes(k.as_slice().try_into().ok()?))),
             );
         }
-        for map in [&self.egress_v4, &self.egress_v6, &self.paths, &self.inodes] {
+        for map in [
+            &self.egress_v4,
+            &self.egress_v6,
+            &self.ingress_v4,
+            &self.ingress_v6,
+            &self.paths,
+            &self.inodes,
+        ] {
             ids.extend(map.keys().filter_map(|k| key_cgroup(map, &k)));
         }
         ids

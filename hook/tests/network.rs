@@ -313,3 +313,170 @@ fn sockets_outside_the_list_are_refused_or_stopped() {
         ]
     );
 }
+
+/// An HTTP GET to `to` from source address `from`; None when no connection
+/// was made within a second (the SYN dropped).
+fn get_from(from: std::net::IpAddr, to: std::net::SocketAddr) -> Option<String> {
+    use nix::sys::socket::{
+        bind, connect, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
+    };
+    use nix::sys::time::TimeVal;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+
+    let family = if to.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket(family, SockType::Stream, SockFlag::empty(), None).unwrap();
+    setsockopt(&fd, sockopt::SendTimeout, &TimeVal::new(1, 0)).unwrap();
+    bind(
+        fd.as_raw_fd(),
+        &SockaddrStorage::from(std::net::SocketAddr::new(from, 0)),
+    )
+    .unwrap();
+    connect(fd.as_raw_fd(), &SockaddrStorage::from(to)).ok()?;
+    let mut stream = std::net::TcpStream::from(fd);
+    stream.write_all(b"GET / HTTP/1.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn inbound_connections_and_datagrams_from_unlisted_peers_are_dropped() {
+    let node = node("net-ingress");
+    let follower = node.follow_events();
+    // UDP servers listen below the ephemeral range (replies to a function's
+    // own requests arrive above it and are never judged).
+    let (tcp, udp, v6) = (free_port(), 20000 + (std::process::id() % 10000) as u16, free_port());
+    let spawn = |id: &str, ingress: &str, mode: &str, step: String| {
+        node.bundle(id)
+            .annotation("fnguard.io/ingress", ingress)
+            .annotation("fnguard.io/mode", mode)
+            .file("/etc/handler.conf", b"hello\n")
+            .steps(&[step])
+            .build()
+            .spawn()
+    };
+    // 127.0.0.1: the function's own last connections wake its idle workers.
+    let server = spawn(
+        "ingress-tcp",
+        "127.0.0.2/32, 127.0.0.1/32",
+        "enforce",
+        format!("serve-http=127.0.0.1:{tcp}:2"),
+    );
+    let echo = spawn(
+        "ingress-udp",
+        &format!("127.0.0.2/32:{udp}/udp"),
+        "enforce",
+        format!("udp-echo=127.0.0.1:{udp}:1"),
+    );
+    let audited = spawn("ingress-v6", "fd00::/8", "audit", format!("serve-http=[::1]:{v6}:1"));
+    let (allowed, denied, ip6) = (
+        "127.0.0.2".parse().unwrap(),
+        "127.0.0.3".parse().unwrap(),
+        "::1".parse().unwrap(),
+    );
+    let target = std::net::SocketAddr::new("127.0.0.1".parse().unwrap(), tcp);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let first = loop {
+        if let Some(r) = get_from(allowed, target) {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "the function never answered");
+        thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(first.contains("200 OK"), "{first}");
+    assert_eq!(
+        get_from(denied, target),
+        None,
+        "a peer outside the list got a connection"
+    );
+    assert!(get_from(allowed, target).unwrap().contains("200 OK"));
+
+    let send_from = |from: &str| {
+        let socket = UdpSocket::bind(from).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+            .unwrap();
+        socket.send_to(b"ping", ("127.0.0.1", udp)).unwrap();
+        let mut buf = [0u8; 16];
+        socket.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
+    };
+    assert_eq!(
+        send_from("127.0.0.3:0"),
+        None,
+        "a datagram from outside the list was answered"
+    );
+    let answered = (0..40).find_map(|_| send_from("127.0.0.2:0"));
+    assert_eq!(answered.as_deref(), Some(&b"ping"[..]));
+
+    let v6_target = std::net::SocketAddr::new(ip6, v6);
+    let answer = (0..100).find_map(|_| {
+        get_from(ip6, v6_target).or_else(|| {
+            thread::sleep(std::time::Duration::from_millis(100));
+            None
+        })
+    });
+    assert!(answer.unwrap().contains("200 OK"), "audit mode lets the v6 peer in");
+    for (name, child) in [("tcp", server), ("udp", echo), ("v6", audited)] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+    }
+
+    let events = follower.stop();
+    let seen = |container| -> Vec<(String, String, u64, String, String)> {
+        of_container(&events, "net.ingress", container)
+            .iter()
+            .map(|e| {
+                let text = |k: &str| e[k].as_str().unwrap().to_string();
+                (
+                    text("protocol"),
+                    text("daddr"),
+                    e["dport"].as_u64().unwrap(),
+                    text("verdict"),
+                    text("mechanism"),
+                )
+            })
+            .collect()
+    };
+    let tcp_drops = seen("ingress-tcp");
+    assert!(!tcp_drops.is_empty(), "{events:#?}");
+    for drop in tcp_drops {
+        assert_eq!(
+            drop,
+            (
+                "tcp".into(),
+                "127.0.0.3".into(),
+                tcp as u64,
+                "denied".into(),
+                "cgroup-skb-drop".into()
+            )
+        );
+    }
+    assert_eq!(
+        seen("ingress-udp"),
+        [(
+            "udp".into(),
+            "127.0.0.3".into(),
+            udp as u64,
+            "denied".into(),
+            "cgroup-skb-drop".into()
+        )]
+    );
+    assert_eq!(
+        seen("ingress-v6")[0],
+        ("tcp".into(), "::1".into(), v6 as u64, "audited".into(), "none".into())
+    );
+}

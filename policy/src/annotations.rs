@@ -24,6 +24,7 @@ pub const KEY_BIND: &str = "fnguard.io/bind";
 pub const KEY_DNS: &str = "fnguard.io/dns";
 pub const KEY_SCAN: &str = "fnguard.io/scan";
 pub const KEY_SOCKETS: &str = "fnguard.io/sockets";
+pub const KEY_INGRESS: &str = "fnguard.io/ingress";
 pub const KEY_RULES_DISABLE: &str = "fnguard.io/rules.disable";
 pub const KEY_RULES_KILL: &str = "fnguard.io/rules.kill";
 /// Every key fnguard reads; any other `fnguard.io/` key is an error, so a
@@ -37,6 +38,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     KEY_FILES_READ,
     KEY_FILES_WRITE,
     KEY_FUNCTION,
+    KEY_INGRESS,
     KEY_MODE,
     KEY_RULES_DISABLE,
     KEY_RULES_KILL,
@@ -74,6 +76,10 @@ pub struct Policy {
     /// `None`: egress is not restricted. `Some(empty)`: all egress denied.
     pub egress: Option<Vec<EgressRule>>,
     pub egress_table: Option<EgressTable>,
+    /// `None`: inbound connections unrestricted. Peers (and the function's
+    /// local ports) that may connect in, as one lookup table.
+    pub ingress: Option<Vec<EgressRule>>,
+    pub ingress_table: Option<EgressTable>,
     /// files.deny/read/write and exec.
     pub paths: PathLists,
     /// Detection rules that run, and those that kill in enforce mode.
@@ -108,6 +114,8 @@ impl Policy {
             function: None,
             egress: None,
             egress_table: None,
+            ingress: None,
+            ingress_table: None,
             paths: PathLists::default(),
             rules: RuleSet::default(),
             bind: None,
@@ -122,7 +130,7 @@ impl Policy {
                 KEY_FUNCTION => {
                     policy.function = Some(parse_function(value).map_err(|r| PolicyError::invalid(key, value, r))?)
                 }
-                KEY_EGRESS => {
+                KEY_EGRESS | KEY_INGRESS => {
                     let rules = parse_egress(value).map_err(|r| PolicyError::invalid(key, value, r))?;
                     if rules.len() > MAX_EGRESS_ENTRIES {
                         return Err(PolicyError::invalid(
@@ -132,8 +140,13 @@ impl Policy {
                         ));
                     }
                     let table = EgressTable::build(&rules).map_err(|r| PolicyError::invalid(key, value, r))?;
-                    policy.egress = Some(rules);
-                    policy.egress_table = Some(table);
+                    if key == KEY_EGRESS {
+                        policy.egress = Some(rules);
+                        policy.egress_table = Some(table);
+                    } else {
+                        policy.ingress = Some(rules);
+                        policy.ingress_table = Some(table);
+                    }
                 }
                 KEY_FILES_DENY | KEY_FILES_READ | KEY_FILES_WRITE | KEY_EXEC => {
                     let list = parse_path_list(value).map_err(|r| PolicyError::invalid(key, value, r))?;
@@ -331,7 +344,7 @@ mod tests {
         assert_eq!(
             err,
             "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/bind, fnguard.io/dns, fnguard.io/egress, fnguard.io/exec, \
-             fnguard.io/files.deny, fnguard.io/files.read, fnguard.io/files.write, fnguard.io/function, fnguard.io/mode, \
+             fnguard.io/files.deny, fnguard.io/files.read, fnguard.io/files.write, fnguard.io/function, fnguard.io/ingress, fnguard.io/mode, \
              fnguard.io/rules.disable, fnguard.io/rules.kill, fnguard.io/scan, fnguard.io/sockets"
         );
     }

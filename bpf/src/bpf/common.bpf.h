@@ -42,6 +42,17 @@ static __always_inline void fill_header(struct fng_event_header *hdr, __u32 kind
 	hdr->pad = 0;
 }
 
+/* Fills the fields of an event that belongs to no task (a packet, a
+ * throttle window): pid, tid, uid and comm stay 0. Uses no current-task helper, which packet
+ * programs may not call on older kernels. */
+static __always_inline void fill_packet_header(struct fng_event_header *hdr, __u32 kind, __u64 cgid)
+{
+	__builtin_memset(hdr, 0, sizeof(*hdr));
+	hdr->kind = kind;
+	hdr->cgid = cgid;
+	hdr->ktime_ns = bpf_ktime_get_ns();
+}
+
 /* Reports the throttled count of the window that just ended. */
 static __always_inline void emit_throttled(__u64 cgid, __u64 throttled, __u64 window_ns)
 {
@@ -49,7 +60,8 @@ static __always_inline void emit_throttled(__u64 cgid, __u64 throttled, __u64 wi
 
 	if (!event)
 		return;
-	fill_header(&event->hdr, FNG_EV_THROTTLED, cgid, 0);
+	/* The window belongs to the cgroup, not to the task that ended it. */
+	fill_packet_header(&event->hdr, FNG_EV_THROTTLED, cgid);
 	event->throttled = throttled;
 	event->window_ns = window_ns;
 	bpf_ringbuf_submit(event, 0);

@@ -14,6 +14,7 @@
 #define FNG_F_BIND 128	    /* a bind allow list is set */
 #define FNG_F_DNS 256	    /* a resolver allow list is set: other DNS traffic is denied */
 #define FNG_F_SOCKETS 512   /* a socket family allow list is set (fng_net_policy.sockets) */
+#define FNG_F_INGRESS 1024  /* an ingress allow list is set: other inbound connections are dropped */
 
 /* Keyed by cgroup id: the container's own cgroup, and any cgroup created
  * below it later (an alias with the same owner). */
@@ -89,6 +90,7 @@ enum fng_event_kind {
 	FNG_EV_DETECTION = 6,
 	FNG_EV_NET_BIND = 7,
 	FNG_EV_SOCKET = 8,
+	FNG_EV_NET_INGRESS = 9,
 };
 
 enum fng_verdict {
@@ -105,6 +107,7 @@ enum fng_mechanism {
 	FNG_MECH_SIGKILL = 2,	/* bpf_send_signal(SIGKILL) before user space ran */
 	FNG_MECH_LSM = 3,	/* BPF-LSM returned -EPERM */
 	FNG_MECH_SOCK_CREATE = 4, /* cgroup sock_create program refused the socket (EPERM) */
+	FNG_MECH_SKB_DROP = 5,	  /* cgroup_skb ingress program dropped the packet */
 };
 
 /* Which part of the policy decided. */
@@ -119,6 +122,7 @@ enum fng_rule {
 	FNG_RULE_BIND = 7,
 	FNG_RULE_DNS = 8,
 	FNG_RULE_SOCKETS = 9,
+	FNG_RULE_INGRESS = 10,
 };
 
 struct fng_event_header {

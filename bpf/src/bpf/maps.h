@@ -38,6 +38,25 @@ struct {
 	__type(value, struct fng_egress_value);
 } fng_egress_v6 SEC(".maps");
 
+/* (cgroup id, IPv4 peer prefix) -> the function's local ports it may reach.
+ * Written by the hook from fnguard.io/ingress. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FNG_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fng_lpm_v4);
+	__type(value, struct fng_egress_value);
+} fng_ingress_v4 SEC(".maps");
+
+/* (cgroup id, IPv6 peer prefix) -> the function's local ports it may reach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, FNG_MAX_PREFIXES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fng_lpm_v6);
+	__type(value, struct fng_egress_value);
+} fng_ingress_v6 SEC(".maps");
+
 /* (cgroup id, path prefix) -> read/write/exec verdicts. Written by the hook
  * from files.deny, files.read, files.write and exec. */
 struct {
@@ -57,10 +76,12 @@ struct {
 	__type(value, __u8);
 } fng_inodes SEC(".maps");
 
-/* cgroup id -> bind and DNS policy, scan thresholds and scan window. */
+/* cgroup id -> bind and DNS policy, scan thresholds and scan window.
+ * Allocated per entry: most nodes run far fewer functions than the maximum. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FNG_MAX_CGROUPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);
 	__type(value, struct fng_net_policy);
 } fng_net SEC(".maps");

@@ -26,8 +26,8 @@ static __always_inline int rules_admit(const struct fng_egress_value *value, __u
 	return 0;
 }
 
-/* Looks the IPv4 destination up in the cgroup's allow list. */
-static __always_inline int v4_allowed(__u64 cgid, __u32 addr, __u16 port, __u8 proto_bit)
+/* Looks the IPv4 address up in one of the cgroup's allow lists. */
+static __always_inline int v4_listed(void *map, __u64 cgid, __u32 addr, __u16 port, __u8 proto_bit)
 {
 	struct fng_lpm_v4 key = {
 		.prefixlen = 64 + 32,
@@ -35,13 +35,13 @@ static __always_inline int v4_allowed(__u64 cgid, __u32 addr, __u16 port, __u8 p
 		.cgid_hi = (__u32)(cgid >> 32),
 		.addr = addr,
 	};
-	struct fng_egress_value *value = bpf_map_lookup_elem(&fng_egress_v4, &key);
+	struct fng_egress_value *value = bpf_map_lookup_elem(map, &key);
 
 	return value && rules_admit(value, port, proto_bit);
 }
 
-/* Looks the IPv6 destination up in the cgroup's allow list. */
-static __always_inline int v6_allowed(__u64 cgid, const __u32 addr[4], __u16 port, __u8 proto_bit)
+/* Looks the IPv6 address up in one of the cgroup's allow lists. */
+static __always_inline int v6_listed(void *map, __u64 cgid, const __u32 addr[4], __u16 port, __u8 proto_bit)
 {
 	struct fng_lpm_v6 key = {
 		.prefixlen = 64 + 128,
@@ -51,7 +51,7 @@ static __always_inline int v6_allowed(__u64 cgid, const __u32 addr[4], __u16 por
 	struct fng_egress_value *value;
 
 	__builtin_memcpy(key.addr, addr, sizeof(key.addr));
-	value = bpf_map_lookup_elem(&fng_egress_v6, &key);
+	value = bpf_map_lookup_elem(map, &key);
 	return value && rules_admit(value, port, proto_bit);
 }
 
@@ -75,6 +75,18 @@ static __always_inline int dns_listed(const struct fng_net_policy *net, const __
 	return 0;
 }
 
+static __always_inline void fill_net_fields(struct fng_net_event *event, __u8 op, __u8 protocol, __u8 family,
+					    __u16 port, const __u32 addr[4])
+{
+	event->op = op;
+	event->protocol = protocol;
+	event->family = family;
+	event->pad = 0;
+	event->dport = port;
+	event->pad2 = 0;
+	__builtin_memcpy(event->daddr, addr, sizeof(event->daddr));
+}
+
 /* Reports a denied or audited network attempt within the cgroup's event
  * budget; a full ring is counted, never silent. */
 static __always_inline void emit_net_event(struct fng_cg_stats *stats, __u64 cgid, __u8 verdict, __u8 op,
@@ -95,13 +107,29 @@ static __always_inline void emit_net_event(struct fng_cg_stats *stats, __u64 cgi
 	event->hdr.verdict = verdict;
 	event->hdr.mechanism = verdict == FNG_DENIED ? FNG_MECH_SOCK_ADDR : FNG_MECH_NONE;
 	event->hdr.rule = rule;
-	event->op = op;
-	event->protocol = protocol;
-	event->family = family;
-	event->pad = 0;
-	event->dport = port;
-	event->pad2 = 0;
-	__builtin_memcpy(event->daddr, addr, sizeof(event->daddr));
+	fill_net_fields(event, op, protocol, family, port, addr);
+	bpf_ringbuf_submit(event, 0);
+}
+
+/* Reports a dropped or audited inbound packet; `addr` is the peer. */
+static __always_inline void emit_ingress_event(struct fng_cg_stats *stats, __u64 cgid, __u8 verdict, __u8 protocol,
+					       __u8 family, __u16 port, const __u32 addr[4])
+{
+	struct fng_net_event *event;
+
+	if (!stats || !take_event_budget(stats, cgid))
+		return;
+	event = bpf_ringbuf_reserve(&fng_events, sizeof(*event), 0);
+	if (!event) {
+		__sync_fetch_and_add(&stats->events_dropped, 1);
+		return;
+	}
+	/* A packet belongs to no process: whoever the CPU ran is not it. */
+	fill_packet_header(&event->hdr, FNG_EV_NET_INGRESS, cgid);
+	event->hdr.verdict = verdict;
+	event->hdr.mechanism = verdict == FNG_DENIED ? FNG_MECH_SKB_DROP : FNG_MECH_NONE;
+	event->hdr.rule = FNG_RULE_INGRESS;
+	fill_net_fields(event, FNG_OP_INGRESS, protocol, family, port, addr);
 	bpf_ringbuf_submit(event, 0);
 }
 
@@ -166,11 +194,11 @@ static __always_inline int judge_egress(struct bpf_sock_addr *ctx, __u8 op, int 
 	} else if (policy->flags & FNG_F_EGRESS) {
 		/* ::ffff:a.b.c.d reaches the IPv4 host, so the IPv4 rules judge it. */
 		if (!is_v6)
-			allowed = v4_allowed(cgid, addr[0], port, proto_bit);
+			allowed = v4_listed(&fng_egress_v4, cgid, addr[0], port, proto_bit);
 		else if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff))
-			allowed = v4_allowed(cgid, addr[3], port, proto_bit);
+			allowed = v4_listed(&fng_egress_v4, cgid, addr[3], port, proto_bit);
 		else
-			allowed = v6_allowed(cgid, addr, port, proto_bit);
+			allowed = v6_listed(&fng_egress_v6, cgid, addr, port, proto_bit);
 	}
 
 	verdict = allowed ? FNG_ALLOWED : (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
@@ -267,4 +295,75 @@ int fng_sock_create(struct bpf_sock *ctx)
 	if (judge_socket(ctx->family, ctx->type, &policy, &cgid, &stats) || !policy)
 		return 1;
 	return !report_socket(policy, cgid, stats, ctx->family, ctx->type, ctx->protocol, FNG_MECH_SOCK_CREATE);
+}
+
+#define FNG_ETH_P_IP 0x0800
+#define FNG_ETH_P_IPV6 0x86DD
+#define FNG_TCP_SYN 0x02
+#define FNG_TCP_ACK 0x10
+/* Replies to the function's own requests arrive on ephemeral ports (32768
+ * and up by default); servers listen below. */
+#define FNG_FIRST_EPHEMERAL_PORT 32768
+
+/* Inbound connections (TCP SYN) and datagrams to server ports of a function
+ * with an ingress list: from a peer the list does not admit for that local
+ * port they are dropped. Everything else passes. */
+SEC("cgroup_skb/ingress")
+int fng_ingress(struct __sk_buff *skb)
+{
+	__u64 cgid = bpf_skb_cgroup_id(skb);
+	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &cgid);
+	__u32 addr[4] = {}, l4;
+	__u8 l4proto, proto_bit, verdict, tcp_flags = 0;
+	__u16 ports[2];
+	int is_v6, allowed;
+
+	if (!policy || !(policy->flags & FNG_F_INGRESS))
+		return 1;
+	cgid = policy->owner;
+	is_v6 = skb->protocol == bpf_htons(FNG_ETH_P_IPV6);
+	if (skb->protocol == bpf_htons(FNG_ETH_P_IP)) {
+		__u8 head[20];
+
+		if (bpf_skb_load_bytes(skb, 0, head, sizeof(head)))
+			return 1;
+		l4proto = head[9];
+		l4 = (head[0] & 0xf) * 4;
+		__builtin_memcpy(&addr[0], &head[12], 4);
+	} else if (is_v6) {
+		__u8 head[40];
+
+		if (bpf_skb_load_bytes(skb, 0, head, sizeof(head)))
+			return 1;
+		/* Extension headers are not followed: such packets pass. */
+		l4proto = head[6];
+		l4 = 40;
+		__builtin_memcpy(addr, &head[8], 16);
+	} else {
+		return 1;
+	}
+	if (l4proto != FNG_IPPROTO_TCP && l4proto != FNG_IPPROTO_UDP)
+		return 1;
+	if (bpf_skb_load_bytes(skb, l4 & 0xff, ports, sizeof(ports)))
+		return 1;
+	if (l4proto == FNG_IPPROTO_TCP) {
+		if (bpf_skb_load_bytes(skb, (l4 & 0xff) + 13, &tcp_flags, 1) ||
+		    (tcp_flags & (FNG_TCP_SYN | FNG_TCP_ACK)) != FNG_TCP_SYN)
+			return 1;
+		proto_bit = FNG_PROTO_TCP;
+	} else {
+		if (bpf_ntohs(ports[1]) >= FNG_FIRST_EPHEMERAL_PORT)
+			return 1;
+		proto_bit = FNG_PROTO_UDP;
+	}
+	if (!is_v6)
+		allowed = v4_listed(&fng_ingress_v4, cgid, addr[0], bpf_ntohs(ports[1]), proto_bit);
+	else
+		allowed = v6_listed(&fng_ingress_v6, cgid, addr, bpf_ntohs(ports[1]), proto_bit);
+	if (allowed)
+		return 1;
+	verdict = (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
+	emit_ingress_event(bpf_map_lookup_elem(&fng_stats, &cgid), cgid, verdict, l4proto, is_v6 ? 6 : 4,
+			   bpf_ntohs(ports[1]), addr);
+	return verdict != FNG_DENIED;
 }

@@ -73,6 +73,7 @@ enum fng_net_op {
 	FNG_OP_CONNECT = 1,
 	FNG_OP_SENDMSG = 2,
 	FNG_OP_BIND = 3,
+	FNG_OP_INGRESS = 4, /* an inbound connection (TCP SYN) or datagram; daddr is the peer */
 };
 
 struct fng_net_event {

@@ -123,10 +123,13 @@ fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> S
         h.comm
     );
     let what = match event {
-        Event::NetEgress(e) | Event::NetBind(e) => {
+        Event::NetEgress(e) | Event::NetBind(e) | Event::NetIngress(e) => {
             let addr = if e.daddr.contains(':') { format!("[{}]", e.daddr) } else { e.daddr.clone() };
-            let kind = if matches!(event, Event::NetBind(_)) { "net.bind" } else { "net.egress" };
-            format!("{kind} {} {} {addr}:{}", e.operation, e.protocol, e.dport)
+            match event {
+                Event::NetBind(_) => format!("net.bind {} {addr}:{}", e.protocol, e.dport),
+                Event::NetIngress(_) => format!("net.ingress {} from {addr} to port {}", e.protocol, e.dport),
+                _ => format!("net.egress {} {} {addr}:{}", e.operation, e.protocol, e.dport),
+            }
         }
         Event::Exec(e) => format!(
             "process.exec {}{}{}{}",

@@ -122,6 +122,7 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
         let optional: Vec<Optional> = [
             (policy.bind.is_some(), Optional::Bind),
             (policy.sockets.is_some(), Optional::Sockets),
+            (policy.ingress.is_some(), Optional::Ingress),
         ]
         .into_iter()
         .filter_map(|(needed, program)| needed.then_some(program))

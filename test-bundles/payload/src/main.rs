@@ -26,6 +26,7 @@
 //!                     HTTP requests on 4 threads, each writing and deleting a
 //!                     temp file under /shared/tmp
 //!   socket=FAMILY:TYPE[:PROTOCOL]  socket() with these numbers (2:3:1 inet raw ICMP, 1:1 unix stream)
+//!   udp-echo=ADDR:N   answer N datagrams with themselves
 //!   bind=ADDR, bind-udp=ADDR   bind a TCP / UDP socket
 //!   dns=ADDR          one DNS query over UDP, success when a reply comes
 //!   scan-tcp=HOST:FROM-TO, scan-udp=HOST:FROM-TO   one attempt per port
@@ -96,6 +97,19 @@ fn run_step(step: &str) -> io::Result<()> {
         "serve-http" => {
             let (address, n) = arg.rsplit_once(':').ok_or_else(|| invalid("ADDR:N"))?;
             serve_http(addr(address)?, n.parse().map_err(|_| invalid("N"))?)
+        }
+        "udp-echo" => {
+            let (address, n) = arg.rsplit_once(':').ok_or_else(|| invalid("ADDR:N"))?;
+            let n: usize = n.parse().map_err(|_| invalid("N"))?;
+            let socket = UdpSocket::bind(addr(address)?)?;
+            println!("udp-echo listening");
+            let _ = io::stdout().flush();
+            let mut buf = [0u8; 1500];
+            for _ in 0..n {
+                let (len, peer) = socket.recv_from(&mut buf)?;
+                socket.send_to(&buf[..len], peer)?;
+            }
+            Ok(())
         }
         "socket" => {
             // FAMILY:TYPE[:PROTOCOL] as numbers, e.g. 2:3:1 (inet, raw, ICMP), 1:1 (unix stream).
