@@ -28,12 +28,12 @@ const KIND_SOCKET: u32 = 8;
 const KIND_NET_INGRESS: u32 = 9;
 
 const HEADER_SIZE: usize = 56;
-const NET_EVENT_SIZE: usize = HEADER_SIZE + 24;
+const NET_EVENT_SIZE: usize = HEADER_SIZE + 40;
 const OPEN_EVENT_SIZE: usize = HEADER_SIZE + 16;
 const EXEC_EVENT_SIZE: usize = HEADER_SIZE + 8;
 const GONE_EVENT_SIZE: usize = HEADER_SIZE + crate::layout::STATS_SIZE;
 const THROTTLED_EVENT_SIZE: usize = HEADER_SIZE + 16;
-const DETECTION_EVENT_SIZE: usize = HEADER_SIZE + 88;
+const DETECTION_EVENT_SIZE: usize = HEADER_SIZE + 112;
 const SOCKET_EVENT_SIZE: usize = HEADER_SIZE + 8;
 
 /// One event from the kernel.
@@ -113,7 +113,16 @@ pub struct NetEvent {
     pub header: Header,
     /// `connect`, `sendmsg`, `bind` or `ingress`.
     pub operation: &'static str,
+    /// `outbound` (connect, sendmsg) or `inbound` (ingress, bind).
+    pub direction: &'static str,
     pub protocol: String,
+    /// Where the traffic comes from: the function for outbound (unspecified
+    /// until its socket is bound), the peer for ingress, the local address
+    /// asked for by a bind.
+    pub saddr: String,
+    pub sport: u16,
+    /// Where it goes: the remote end for outbound, the function for ingress
+    /// (unspecified for a bind).
     pub daddr: String,
     pub dport: u16,
 }
@@ -188,6 +197,10 @@ pub struct DetectionEvent {
     /// Destination of a connection.
     pub daddr: Option<String>,
     pub dport: Option<u16>,
+    /// Its source: the function's socket where the kernel bound it
+    /// (unspecified, port 0, for an attempt that never got that far).
+    pub saddr: Option<String>,
+    pub sport: Option<u16>,
     /// The program an exec rule saw run, the file an open rule saw opened,
     /// or the socket path a runtime-socket connection named.
     pub path: Option<String>,
@@ -336,20 +349,25 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
     let b = HEADER_SIZE;
     Ok(match kind {
         KIND_NET_EGRESS | KIND_NET_BIND | KIND_NET_INGRESS => {
-            let addr = &bytes[b + 8..b + 24];
-            let daddr = if r.u8(b + 2) == 4 {
-                Ipv4Addr::new(addr[0], addr[1], addr[2], addr[3]).to_string()
-            } else {
-                Ipv6Addr::from(<[u8; 16]>::try_from(addr).expect("16 bytes")).to_string()
+            let family = if r.u8(b + 2) == 4 { 2 } else { 10 };
+            let daddr = address(family, &bytes[b + 8..b + 24]).expect("family 4 or 6");
+            let saddr = address(family, &bytes[b + 24..b + 40]).expect("family 4 or 6");
+            let operation = match r.u8(b) {
+                1 => "connect",
+                2 => "sendmsg",
+                3 => "bind",
+                _ => "ingress",
             };
             let event = NetEvent {
                 header,
-                operation: match r.u8(b) {
-                    1 => "connect",
-                    2 => "sendmsg",
-                    3 => "bind",
-                    _ => "ingress",
+                operation,
+                direction: if matches!(operation, "connect" | "sendmsg") {
+                    "outbound"
+                } else {
+                    "inbound"
                 },
+                saddr,
+                sport: r.u16(b + 6),
                 protocol: match r.u8(b + 1) {
                     6 => "tcp".to_string(),
                     17 => "udp".to_string(),
@@ -458,6 +476,8 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
                 parent_comm: String::from_utf8_lossy(&parent[..parent_len]).into_owned(),
                 daddr: address(family, &bytes[b + 72..b + 88]),
                 dport: (family == 2 || family == 10).then(|| r.u16(b + 66)),
+                saddr: address(family, &bytes[b + 96..b + 112]),
+                sport: (family == 2 || family == 10).then(|| r.u16(b + 88)),
                 path: match path_len {
                     0 => None,
                     n => Some(

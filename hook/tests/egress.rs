@@ -123,6 +123,10 @@ fn audit_mode_reports_without_denying() {
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0]["verdict"], "audited");
     assert_eq!(events[0]["daddr"], "127.0.0.3");
+    assert_eq!(
+        (events[0]["direction"].as_str(), events[0]["saddr"].is_string()),
+        (Some("outbound"), true)
+    );
 }
 
 #[test]

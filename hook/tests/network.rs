@@ -60,8 +60,8 @@ fn binds_outside_the_bind_list_are_denied_over_ipv4_and_ipv6() {
         .map(|e| {
             (
                 e["protocol"].as_str().unwrap().to_string(),
-                e["dport"].as_u64().unwrap(),
-                e["daddr"].as_str().unwrap(),
+                e["sport"].as_u64().unwrap(),
+                e["saddr"].as_str().unwrap(),
             )
         })
         .collect();
@@ -218,7 +218,27 @@ fn port_and_host_scans_are_detected_with_their_counts_and_a_busy_client_is_not()
     assert_eq!(scan_detection(&events, "host-scan"), ("port-scan".into(), 1, 51, 0));
     assert_eq!(scan_detection(&events, "tuned-scan"), ("port-scan".into(), 6, 1, 0));
     assert_eq!(of_container(&events, "detection", "client"), Vec::<&Value>::new());
-    assert_eq!(scan_detection(&events, "prober"), ("policy-probe".into(), 1, 1, 11));
+    // The prober's first refused connection, then the probe (denied > 10).
+    let probe: Vec<(&str, u64)> = of_container(&events, "detection", "prober")
+        .iter()
+        .map(|e| (e["rule"].as_str().unwrap(), e["args"][2].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        probe,
+        [("unlisted-destination", 1), ("policy-probe", 11)],
+        "{events:#?}"
+    );
+    // Network detections name both ends (the refused socket was never bound).
+    let first = &of_container(&events, "detection", "prober")[0];
+    assert_eq!(
+        (
+            first["saddr"].as_str(),
+            first["sport"].as_u64(),
+            first["daddr"].as_str(),
+            first["dport"].as_u64()
+        ),
+        (Some("0.0.0.0"), Some(0), Some("127.0.0.1"), Some(u64::from(port)))
+    );
     let e = &of_container(&events, "detection", "udp-scan")[0];
     assert_eq!(
         (e["syscall"].as_str(), e["daddr"].as_str()),
@@ -443,7 +463,7 @@ fn inbound_connections_and_datagrams_from_unlisted_peers_are_dropped() {
                 let text = |k: &str| e[k].as_str().unwrap().to_string();
                 (
                     text("protocol"),
-                    text("daddr"),
+                    text("saddr"),
                     e["dport"].as_u64().unwrap(),
                     text("verdict"),
                     text("mechanism"),
@@ -479,4 +499,28 @@ fn inbound_connections_and_datagrams_from_unlisted_peers_are_dropped() {
         seen("ingress-v6")[0],
         ("tcp".into(), "::1".into(), v6 as u64, "audited".into(), "none".into())
     );
+    // Every drop names both ends and the direction.
+    let e = of_container(&events, "net.ingress", "ingress-udp")[0];
+    assert_eq!(
+        (e["direction"].as_str(), e["daddr"].as_str(), e["rule"].as_str()),
+        (Some("inbound"), Some("127.0.0.1"), Some("ingress"))
+    );
+    assert!(e["sport"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn an_unlisted_destination_is_killed_when_the_rule_kills() {
+    let node = node("net-unlisted-kill");
+    let run = node
+        .bundle("unlisted-kill")
+        .netns()
+        .annotation("fnguard.io/egress", "10.0.0.0/8")
+        .annotation("fnguard.io/rules.kill", "unlisted-destination")
+        .steps(&["tcp=10.0.0.1:80", "tcp=192.0.2.1:80", "touch=/shared/survived"])
+        .build()
+        .run();
+    // The allowed destination is merely unreachable here; the unlisted one kills.
+    assert_eq!(run.outcome("tcp=10.0.0.1:80"), "ENETUNREACH", "{run:?}");
+    assert_eq!(run.code, Some(137), "{run:?}");
+    assert!(!node.shared.join("survived").exists());
 }

@@ -253,6 +253,14 @@ pub const RULES: &[Rule] = &[
         true,
         "more denied connections within a window than fnguard.io/scan allows (10 in 10s): a function probing its policy",
     ),
+    rule(
+        25,
+        "unlisted-destination",
+        Medium,
+        "T1071",
+        true,
+        "a connection to an address the function's egress or DNS policy does not allow (first one per scan window)",
+    ),
 ];
 
 /// Which opens of a detection path fire its rule.

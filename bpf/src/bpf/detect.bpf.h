@@ -347,6 +347,7 @@ static __always_inline int is_addressed_send(long nr, const struct pt_regs *regs
 #define FNG_FIRED_PORTS 1
 #define FNG_FIRED_HOSTS 2
 #define FNG_FIRED_DENIED 4
+#define FNG_FIRED_UNLISTED 8
 #define FNG_ERR_EPERM 1
 
 /* Sets a bit of a 512-bit set; returns 1 when it was clear. */
@@ -408,7 +409,35 @@ static __always_inline __u32 scan_rule(const struct fng_cg_policy *policy, __u64
 		net->fired |= FNG_FIRED_DENIED;
 		return FNG_DET_POLICY_PROBE;
 	}
+	/* The first destination the function's own policy refused this window. */
+	if (ret == -FNG_ERR_EPERM && (policy->flags & (FNG_F_EGRESS | FNG_F_DNS)) &&
+	    rule_on(policy, FNG_DET_UNLISTED_DESTINATION) && !(net->fired & FNG_FIRED_UNLISTED)) {
+		net->fired |= FNG_FIRED_UNLISTED;
+		return FNG_DET_UNLISTED_DESTINATION;
+	}
 	return FNG_DET_NONE;
+}
+
+/* The local end of the socket behind fd (a connect's or sendto's), where
+ * the kernel bound it, into the event. */
+static __always_inline void socket_source(struct fng_detection_event *event, long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	struct file *file = NULL;
+	struct socket *sock;
+	struct sock *sk;
+
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
+	if (!file)
+		return;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	event->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (event->family == FNG_AF_INET6)
+		BPF_CORE_READ_INTO(&event->saddr, sk, __sk_common.skc_v6_rcv_saddr);
+	else
+		BPF_CORE_READ_INTO((__u32 *)event->saddr, sk, __sk_common.skc_rcv_saddr);
 }
 
 /* Judges a system call that returned `ret` for a managed function and
@@ -423,6 +452,7 @@ static __always_inline void detect_syscall(char *buf, struct fng_cg_stats *stats
 	if (is_addressed_send(nr, regs)) {
 		rule = connection_rule(buf, event, (const void *)(nr == NR_CONNECT ? regs->si : regs->r8), &path_len);
 		if (event->family == FNG_AF_INET || event->family == FNG_AF_INET6) {
+			socket_source(event, regs->di);
 			/* Every inet attempt counts towards the scan window; its
 			 * counts are the evidence of a scan. */
 			__u32 scan = scan_rule(policy, cgid, event, ret);

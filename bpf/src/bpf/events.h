@@ -54,6 +54,7 @@ enum fng_detection {
 	FNG_DET_RUNTIME_SOCKET = 22,
 	FNG_DET_PORT_SCAN = 23,
 	FNG_DET_POLICY_PROBE = 24,
+	FNG_DET_UNLISTED_DESTINATION = 25,
 	FNG_DET_NONE = 0xff,
 };
 
@@ -157,7 +158,11 @@ struct fng_detection_event {
 	__u16 family;		/* AF_INET or AF_INET6 for a connection, else 0 */
 	__u16 port;		/* host order */
 	__u32 path_len;		/* bytes of path, no NUL */
-	__u8 addr[16];		/* IPv4 in the first 4 bytes */
+	__u8 addr[16];		/* the connection's destination; IPv4 in the first 4 bytes */
+	__u16 sport;		/* its source: the function's socket, where bound (host order) */
+	__u16 pad;
+	__u32 pad2;
+	__u8 saddr[16];
 	char path[];		/* the program run, the file opened, the socket path */
 };
 

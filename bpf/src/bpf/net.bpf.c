@@ -75,22 +75,48 @@ static __always_inline int dns_listed(const struct fng_net_policy *net, const __
 	return 0;
 }
 
+/* One end of a connection or packet: address (IPv4 in addr[0]) and port. */
+struct fng_end {
+	__u32 addr[4];
+	__u16 port;
+};
+
 static __always_inline void fill_net_fields(struct fng_net_event *event, __u8 op, __u8 protocol, __u8 family,
-					    __u16 port, const __u32 addr[4])
+					    const struct fng_end *src, const struct fng_end *dst)
 {
 	event->op = op;
 	event->protocol = protocol;
 	event->family = family;
 	event->pad = 0;
-	event->dport = port;
-	event->pad2 = 0;
-	__builtin_memcpy(event->daddr, addr, sizeof(event->daddr));
+	event->dport = dst->port;
+	event->sport = src->port;
+	__builtin_memcpy(event->daddr, dst->addr, sizeof(event->daddr));
+	__builtin_memcpy(event->saddr, src->addr, sizeof(event->saddr));
+}
+
+/* The local end of a sock_addr call's socket (zero until it is bound). */
+static __always_inline void local_end(struct bpf_sock_addr *ctx, int is_v6, struct fng_end *end)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return;
+	end->port = sk->src_port;
+	if (is_v6) {
+		end->addr[0] = sk->src_ip6[0];
+		end->addr[1] = sk->src_ip6[1];
+		end->addr[2] = sk->src_ip6[2];
+		end->addr[3] = sk->src_ip6[3];
+	} else {
+		end->addr[0] = sk->src_ip4;
+	}
 }
 
 /* Reports a denied or audited network attempt within the cgroup's event
  * budget; a full ring is counted, never silent. */
 static __always_inline void emit_net_event(struct fng_cg_stats *stats, __u64 cgid, __u8 verdict, __u8 op,
-					   __u8 protocol, __u8 family, __u16 port, const __u32 addr[4], __u8 rule)
+					   __u8 protocol, __u8 family, const struct fng_end *src,
+					   const struct fng_end *dst, __u8 rule)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fng_net_event *event;
@@ -107,13 +133,13 @@ static __always_inline void emit_net_event(struct fng_cg_stats *stats, __u64 cgi
 	event->hdr.verdict = verdict;
 	event->hdr.mechanism = verdict == FNG_DENIED ? FNG_MECH_SOCK_ADDR : FNG_MECH_NONE;
 	event->hdr.rule = rule;
-	fill_net_fields(event, op, protocol, family, port, addr);
+	fill_net_fields(event, op, protocol, family, src, dst);
 	bpf_ringbuf_submit(event, 0);
 }
 
-/* Reports a dropped or audited inbound packet; `addr` is the peer. */
+/* Reports a dropped or audited inbound packet from src (the peer) to dst. */
 static __always_inline void emit_ingress_event(struct fng_cg_stats *stats, __u64 cgid, __u8 verdict, __u8 protocol,
-					       __u8 family, __u16 port, const __u32 addr[4])
+					       __u8 family, const struct fng_end *src, const struct fng_end *dst)
 {
 	struct fng_net_event *event;
 
@@ -129,7 +155,7 @@ static __always_inline void emit_ingress_event(struct fng_cg_stats *stats, __u64
 	event->hdr.verdict = verdict;
 	event->hdr.mechanism = verdict == FNG_DENIED ? FNG_MECH_SKB_DROP : FNG_MECH_NONE;
 	event->hdr.rule = FNG_RULE_INGRESS;
-	fill_net_fields(event, FNG_OP_INGRESS, protocol, family, port, addr);
+	fill_net_fields(event, FNG_OP_INGRESS, protocol, family, src, dst);
 	bpf_ringbuf_submit(event, 0);
 }
 
@@ -204,8 +230,13 @@ static __always_inline int judge_egress(struct bpf_sock_addr *ctx, __u8 op, int 
 	verdict = allowed ? FNG_ALLOWED : (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
 	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
 	count(stats, op, verdict);
-	if (verdict != FNG_ALLOWED)
-		emit_net_event(stats, cgid, verdict, op, protocol, is_v6 ? 6 : 4, port, addr, rule);
+	if (verdict != FNG_ALLOWED) {
+		struct fng_end src = {}, dst = {.port = port};
+
+		__builtin_memcpy(dst.addr, addr, sizeof(dst.addr));
+		local_end(ctx, is_v6, &src);
+		emit_net_event(stats, cgid, verdict, op, protocol, is_v6 ? 6 : 4, &src, &dst, rule);
+	}
 	return verdict != FNG_DENIED;
 }
 
@@ -243,7 +274,12 @@ static __always_inline int judge_bind(struct bpf_sock_addr *ctx, int is_v6)
 	}
 	verdict = (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
 	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
-	emit_net_event(stats, cgid, verdict, FNG_OP_BIND, protocol, is_v6 ? 6 : 4, port, addr, FNG_RULE_BIND);
+	{
+		struct fng_end local = {.port = port}, none = {};
+
+		__builtin_memcpy(local.addr, addr, sizeof(local.addr));
+		emit_net_event(stats, cgid, verdict, FNG_OP_BIND, protocol, is_v6 ? 6 : 4, &local, &none, FNG_RULE_BIND);
+	}
 	return verdict != FNG_DENIED;
 }
 
@@ -313,7 +349,8 @@ int fng_ingress(struct __sk_buff *skb)
 {
 	__u64 cgid = bpf_skb_cgroup_id(skb);
 	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &cgid);
-	__u32 addr[4] = {}, l4;
+	struct fng_end peer = {}, local = {};
+	__u32 l4;
 	__u8 l4proto, proto_bit, verdict, tcp_flags = 0;
 	__u16 ports[2];
 	int is_v6, allowed;
@@ -329,7 +366,8 @@ int fng_ingress(struct __sk_buff *skb)
 			return 1;
 		l4proto = head[9];
 		l4 = (head[0] & 0xf) * 4;
-		__builtin_memcpy(&addr[0], &head[12], 4);
+		__builtin_memcpy(&peer.addr[0], &head[12], 4);
+		__builtin_memcpy(&local.addr[0], &head[16], 4);
 	} else if (is_v6) {
 		__u8 head[40];
 
@@ -338,7 +376,8 @@ int fng_ingress(struct __sk_buff *skb)
 		/* Extension headers are not followed: such packets pass. */
 		l4proto = head[6];
 		l4 = 40;
-		__builtin_memcpy(addr, &head[8], 16);
+		__builtin_memcpy(peer.addr, &head[8], 16);
+		__builtin_memcpy(local.addr, &head[24], 16);
 	} else {
 		return 1;
 	}
@@ -356,14 +395,16 @@ int fng_ingress(struct __sk_buff *skb)
 			return 1;
 		proto_bit = FNG_PROTO_UDP;
 	}
+	peer.port = bpf_ntohs(ports[0]);
+	local.port = bpf_ntohs(ports[1]);
 	if (!is_v6)
-		allowed = v4_listed(&fng_ingress_v4, cgid, addr[0], bpf_ntohs(ports[1]), proto_bit);
+		allowed = v4_listed(&fng_ingress_v4, cgid, peer.addr[0], local.port, proto_bit);
 	else
-		allowed = v6_listed(&fng_ingress_v6, cgid, addr, bpf_ntohs(ports[1]), proto_bit);
+		allowed = v6_listed(&fng_ingress_v6, cgid, peer.addr, local.port, proto_bit);
 	if (allowed)
 		return 1;
 	verdict = (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
-	emit_ingress_event(bpf_map_lookup_elem(&fng_stats, &cgid), cgid, verdict, l4proto, is_v6 ? 6 : 4,
-			   bpf_ntohs(ports[1]), addr);
+	emit_ingress_event(bpf_map_lookup_elem(&fng_stats, &cgid), cgid, verdict, l4proto, is_v6 ? 6 : 4, &peer,
+			   &local);
 	return verdict != FNG_DENIED;
 }

@@ -76,6 +76,9 @@ enum fng_net_op {
 	FNG_OP_INGRESS = 4, /* an inbound connection (TCP SYN) or datagram; daddr is the peer */
 };
 
+/* Source and destination as the packet or call goes: for connect and
+ * sendmsg the function is the source (0 until its socket is bound), for
+ * ingress the peer is, for bind the source is the local address asked for. */
 struct fng_net_event {
 	struct fng_event_header hdr;
 	__u8 op;	/* enum fng_net_op */
@@ -83,8 +86,9 @@ struct fng_net_event {
 	__u8 family;	/* 4 or 6 */
 	__u8 pad;
 	__u16 dport;	/* host byte order */
-	__u16 pad2;
+	__u16 sport;	/* host byte order */
 	__u8 daddr[16];	/* network byte order; IPv4 in the first 4 bytes */
+	__u8 saddr[16];
 };
 
 #endif

@@ -124,11 +124,18 @@ fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> S
     );
     let what = match event {
         Event::NetEgress(e) | Event::NetBind(e) | Event::NetIngress(e) => {
-            let addr = if e.daddr.contains(':') { format!("[{}]", e.daddr) } else { e.daddr.clone() };
+            let end = |addr: &str, port: u16| {
+                if addr.contains(':') {
+                    format!("[{addr}]:{port}")
+                } else {
+                    format!("{addr}:{port}")
+                }
+            };
+            let (src, dst) = (end(&e.saddr, e.sport), end(&e.daddr, e.dport));
             match event {
-                Event::NetBind(_) => format!("net.bind {} {addr}:{}", e.protocol, e.dport),
-                Event::NetIngress(_) => format!("net.ingress {} from {addr} to port {}", e.protocol, e.dport),
-                _ => format!("net.egress {} {} {addr}:{}", e.operation, e.protocol, e.dport),
+                Event::NetBind(_) => format!("net.bind {} {src}", e.protocol),
+                Event::NetIngress(_) => format!("net.ingress {} {src} -> {dst}", e.protocol),
+                _ => format!("net.egress {} {} {src} -> {dst}", e.operation, e.protocol),
             }
         }
         Event::Exec(e) => format!(
