@@ -14,6 +14,8 @@ pub enum BpfError {
     Libbpf { what: String, source: libbpf_rs::Error },
     #[error("{0}")]
     Incomplete(String),
+    #[error("{0}")]
+    Setting(String),
     #[error("event of {len} bytes cannot be decoded: {reason}")]
     Decode { len: usize, reason: String },
 }

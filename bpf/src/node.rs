@@ -26,6 +26,22 @@ use crate::skel::{ExecSkelBuilder, FileCompatSkelBuilder, FileSkelBuilder, LsmSk
 /// where it would load anyway; read at the node's first load.
 pub const OPEN_MONITOR_ENV: &str = "FNGUARD_OPEN_MONITOR";
 
+/// Events one function may send per second before the rest are counted as
+/// throttled; read at the node's first load.
+pub const EVENT_BUDGET_ENV: &str = "FNGUARD_EVENTS_PER_SEC";
+const DEFAULT_EVENT_BUDGET: u64 = 20_000;
+
+fn event_budget() -> Result<u64, BpfError> {
+    match std::env::var(EVENT_BUDGET_ENV) {
+        Err(_) => Ok(DEFAULT_EVENT_BUDGET),
+        Ok(text) => text.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            BpfError::Setting(format!(
+                "{EVENT_BUDGET_ENV}={text:?} is not a count of events per second; unset it for {DEFAULT_EVENT_BUDGET}"
+            ))
+        }),
+    }
+}
+
 /// Maps every object shares, pinned under `maps/`.
 pub(crate) const MAP_NAMES: &[&str] = &[
     "fng_policy",
@@ -135,18 +151,26 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     }
 
     let mut net_storage = MaybeUninit::uninit();
-    let open = NetSkelBuilder::default()
+    let rate = event_budget()?;
+    let mut open = NetSkelBuilder::default()
         .open(&mut net_storage)
         .map_err(BpfError::libbpf("opening the net BPF object"))?;
+    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+        rodata.events_per_sec = rate;
+    }
     let mut net = open
         .load()
         .map_err(BpfError::libbpf("loading the net BPF object (verifier log above)"))?;
     pin_shared_maps(net.object_mut(), layout)?;
     publish(net.object_mut(), layout)?;
 
-    load_reusing_maps(ExecSkelBuilder::default(), "exec", layout, |_| {})?;
+    load_reusing_maps(ExecSkelBuilder::default(), "exec", layout, |open| {
+        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+            rodata.events_per_sec = rate;
+        }
+    })?;
 
-    let lsm = load_lsm(layout);
+    let lsm = load_lsm(layout, rate);
     if let Err(reason) = &lsm {
         log::info!("BPF-LSM not used ({reason}); file and exec violations are stopped with SIGKILL");
     }
@@ -161,6 +185,7 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
             load_reusing_maps(FileSkelBuilder::default(), "file", layout, |open| {
                 if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
                     rodata.opens_by_lsm = opens_by_lsm;
+                    rodata.events_per_sec = rate;
                 }
             })
         })
@@ -171,6 +196,7 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
         load_reusing_maps(FileCompatSkelBuilder::default(), "file (probe-read)", layout, |open| {
             if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
                 rodata.opens_by_lsm = opens_by_lsm;
+                rodata.events_per_sec = rate;
             }
         })?;
     }
@@ -196,7 +222,7 @@ pub fn file_enforcement(layout: &PinLayout) -> &'static str {
 
 /// Loads and attaches the BPF-LSM object when the kernel runs BPF LSM
 /// programs. Its failure is not an error: the tracing programs enforce.
-fn load_lsm(layout: &PinLayout) -> Result<(), String> {
+fn load_lsm(layout: &PinLayout, rate: u64) -> Result<(), String> {
     match fs::read_to_string(ACTIVE_LSMS) {
         Ok(active) if !active.split(',').any(|l| l.trim() == "bpf") => {
             return Err(format!(
@@ -210,6 +236,9 @@ fn load_lsm(layout: &PinLayout) -> Result<(), String> {
     let mut open = LsmSkelBuilder::default()
         .open(&mut storage)
         .map_err(|e| format!("opening the LSM object: {e}"))?;
+    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
+        rodata.events_per_sec = rate;
+    }
     reuse_shared_maps(open.open_object_mut(), layout).map_err(|e| e.to_string())?;
     // A refusal is expected on many kernels and reported by the caller; keep
     // libbpf's verifier dump out of the runtime's output unless debugging.
