@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Starting per-container monitoring: fnguard's createRuntime hook against
+starting bpftrace with a per-cgroup script, for a container's cgroup.
+
+bpftrace: from launch until it prints that its probes are attached, for a
+script comparable to what fnguard watches for a function (execs, opens and
+connects of that cgroup). fnguard: the warm createRuntime hook for the same
+cgroup (objects already pinned), which attaches its programs and writes the
+policy. Runs alternate. Each bpftrace run checks the attach line; each hook
+run checks that the cgroup's links were pinned. Prints a JSON report.
+"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchlib import FNGUARD, cgroup2_mount, run_hook, start_in_cgroup
+
+PIN_ROOT = "/sys/fs/bpf/fnguard-bench-attach"
+RUNS = int(os.environ.get("BENCH_ATTACH_RUNS", "10"))
+
+
+def bpftrace_attach_ms(cgroup):
+    program = (
+        f'tracepoint:syscalls:sys_enter_execve /cgroup == cgroupid("{cgroup}")/ {{ printf("%s\\n", str(args->filename)); }} '
+        f'tracepoint:syscalls:sys_enter_openat /cgroup == cgroupid("{cgroup}")/ {{ printf("%s\\n", str(args->filename)); }} '
+        f'tracepoint:syscalls:sys_enter_connect /cgroup == cgroupid("{cgroup}")/ {{ printf("connect\\n"); }}'
+    )
+    start = time.perf_counter_ns()
+    tracer = subprocess.Popen(["bpftrace", "-B", "line", "-e", program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    while True:
+        line = tracer.stdout.readline()
+        seen.append(line)
+        if "Attaching" in line:
+            elapsed = (time.perf_counter_ns() - start) / 1e6
+            break
+        if not line:
+            sys.exit(f"bpftrace did not attach: {''.join(seen)}")
+    tracer.terminate()
+    try:
+        tracer.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        tracer.kill()
+        tracer.communicate()
+    return elapsed
+
+
+def main():
+    if not shutil.which("bpftrace"):
+        sys.exit("bpftrace is missing: apt-get install bpftrace")
+    work = tempfile.mkdtemp(prefix="fnguard-bench-attach-")
+    cg_root = os.path.join(cgroup2_mount(), "fnguard-bench-attach")
+    env = dict(os.environ, FNGUARD_PIN_ROOT=PIN_ROOT, FNGUARD_RUN_DIR=os.path.join(work, "run"))
+    bundle = os.path.join(work, "bundle")
+    os.makedirs(bundle)
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump({"ociVersion": "1.0.2", "annotations": {"fnguard.io/egress": "127.0.0.1/32",
+                                                          "fnguard.io/files.deny": "/etc/secret"}}, f)
+    samples = {"bpftrace": [], "fnguard": []}
+    try:
+        for i in range(RUNS + 1):
+            cg = os.path.join(cg_root, f"fn-{i}")
+            os.makedirs(cg, exist_ok=True)
+            proc = start_in_cgroup(cg, "exec sleep 600")
+            samples["bpftrace"].append(bpftrace_attach_ms(cg))
+            start = time.perf_counter_ns()
+            run_hook(env, "createRuntime", {"ociVersion": "1.0.2", "id": f"fn-{i}", "status": "creating",
+                                            "pid": proc.pid, "bundle": bundle})
+            hook_ms = (time.perf_counter_ns() - start) / 1e6
+            cgid = os.stat(cg).st_ino
+            if not any(os.path.isdir(os.path.join(PIN_ROOT, a, "links", str(cgid))) for a in os.listdir(PIN_ROOT)):
+                sys.exit(f"no links pinned for cgroup {cgid}")
+            if i > 0:  # the first hook loads the node's objects
+                samples["fnguard"].append(hook_ms)
+            proc.kill()
+            proc.wait()
+            run_hook(env, "poststop", {"ociVersion": "1.0.2", "id": f"fn-{i}", "status": "stopped", "bundle": bundle})
+            os.rmdir(cg)
+        samples["bpftrace"] = samples["bpftrace"][1:]
+    finally:
+        shutil.rmtree(PIN_ROOT, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            os.rmdir(cg_root)
+        except OSError:
+            pass
+    report = {name: {"n": len(s), "min": round(min(s), 2), "median": round(statistics.median(s), 2),
+                     "max": round(max(s), 2)} for name, s in samples.items()}
+    report["ratio_median"] = round(report["bpftrace"]["median"] / report["fnguard"]["median"], 1)
+    json.dump(report, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
