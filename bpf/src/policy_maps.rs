@@ -120,37 +120,11 @@ impl PolicyMaps {
         let mut flags = 0;
         if let Some(table) = &policy.egress_table {
             flags |= FLAG_EGRESS;
-            for prefix in &table.prefixes {
-                let map = self.prefix_map(prefix.cidr.is_v4());
-                map.update(
-                    &layout::lpm_key(cgroup_id, &prefix.cidr),
-                    &layout::egress_value(&prefix.rules),
-                    MapFlags::ANY,
-                )
-                .map_err(BpfError::libbpf(format!(
-                    "writing egress prefix {} of cgroup {cgroup_id}",
-                    prefix.cidr
-                )))?;
-            }
+            self.write_table(cgroup_id, table, [&self.egress_v4, &self.egress_v6], "egress")?;
         }
         if let Some(table) = &policy.ingress_table {
             flags |= layout::FLAG_INGRESS;
-            for prefix in &table.prefixes {
-                let map = if prefix.cidr.is_v4() {
-                    &self.ingress_v4
-                } else {
-                    &self.ingress_v6
-                };
-                map.update(
-                    &layout::lpm_key(cgroup_id, &prefix.cidr),
-                    &layout::egress_value(&prefix.rules),
-                    MapFlags::ANY,
-                )
-                .map_err(BpfError::libbpf(format!(
-                    "writing ingress prefix {} of cgroup {cgroup_id}",
-                    prefix.cidr
-                )))?;
-            }
+            self.write_table(cgroup_id, table, [&self.ingress_v4, &self.ingress_v6], "ingress")?;
         }
         if policy.mode == Mode::Audit {
             flags |= FLAG_AUDIT;
@@ -231,21 +205,13 @@ impl PolicyMaps {
     /// Deletes the entries [`install`](Self::install) wrote for this policy.
     pub fn remove(&self, cgroup_id: u64, policy: &Policy, denied_files: &[FileId]) -> Result<RemovedEntries, BpfError> {
         let mut removed = self.remove_cgroup_entries(cgroup_id)?;
-        if let Some(table) = &policy.egress_table {
-            for prefix in &table.prefixes {
-                let map = self.prefix_map(prefix.cidr.is_v4());
-                if delete_if_present(map, &layout::lpm_key(cgroup_id, &prefix.cidr))? {
-                    removed.prefixes += 1;
-                }
-            }
-        }
-        if let Some(table) = &policy.ingress_table {
-            for prefix in &table.prefixes {
-                let map = if prefix.cidr.is_v4() {
-                    &self.ingress_v4
-                } else {
-                    &self.ingress_v6
-                };
+        let tables = [
+            (&policy.egress_table, [&self.egress_v4, &self.egress_v6]),
+            (&policy.ingress_table, [&self.ingress_v4, &self.ingress_v6]),
+        ];
+        for (table, [v4, v6]) in tables {
+            for prefix in table.iter().flat_map(|t| &t.prefixes) {
+                let map = if prefix.cidr.is_v4() { v4 } else { v6 };
                 if delete_if_present(map, &layout::lpm_key(cgroup_id, &prefix.cidr))? {
                     removed.prefixes += 1;
                 }
@@ -326,12 +292,27 @@ impl PolicyMaps {
         ids
     }
 
-    fn prefix_map(&self, v4: bool) -> &MapHandle {
-        if v4 {
-            &self.egress_v4
-        } else {
-            &self.egress_v6
+    /// Writes an address table (egress or ingress) into its IPv4 and IPv6 tries.
+    fn write_table(
+        &self,
+        cgroup_id: u64,
+        table: &fnguard_policy::EgressTable,
+        [v4, v6]: [&MapHandle; 2],
+        what: &str,
+    ) -> Result<(), BpfError> {
+        for prefix in &table.prefixes {
+            let map = if prefix.cidr.is_v4() { v4 } else { v6 };
+            map.update(
+                &layout::lpm_key(cgroup_id, &prefix.cidr),
+                &layout::egress_value(&prefix.rules),
+                MapFlags::ANY,
+            )
+            .map_err(BpfError::libbpf(format!(
+                "writing {what} prefix {} of cgroup {cgroup_id}",
+                prefix.cidr
+            )))?;
         }
+        Ok(())
     }
 
     /// Policy first, so the programs stop enforcing before the prefixes go.
