@@ -235,14 +235,7 @@ impl PolicyMaps {
     pub fn purge(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
         let mut removed = self.remove_cgroup_entries(cgroup_id)?;
         removed.prefixes += self.remove_aliases(cgroup_id)?;
-        for map in [
-            &self.egress_v4,
-            &self.egress_v6,
-            &self.ingress_v4,
-            &self.ingress_v6,
-            &self.paths,
-            &self.inodes,
-        ] {
+        for map in self.keyed_by_cgroup_and_more() {
             let keys: Vec<Vec<u8>> = map.keys().filter(|k| key_cgroup(map, k) == Some(cgroup_id)).collect();
             for key in keys {
                 if delete_if_present(map, &key)? {
@@ -279,17 +272,22 @@ impl PolicyMaps {
                     .filter_map(|k| Some(u64::from_ne_bytes(k.as_slice().try_into().ok()?))),
             );
         }
-        for map in [
+        for map in self.keyed_by_cgroup_and_more() {
+            ids.extend(map.keys().filter_map(|k| key_cgroup(map, &k)));
+        }
+        ids
+    }
+
+    /// The maps whose keys hold a cgroup id and more (a prefix, an inode).
+    fn keyed_by_cgroup_and_more(&self) -> [&MapHandle; 6] {
+        [
             &self.egress_v4,
             &self.egress_v6,
             &self.ingress_v4,
             &self.ingress_v6,
             &self.paths,
             &self.inodes,
-        ] {
-            ids.extend(map.keys().filter_map(|k| key_cgroup(map, &k)));
-        }
-        ids
+        ]
     }
 
     /// Writes an address table (egress or ingress) into its IPv4 and IPv6 tries.
