@@ -422,13 +422,10 @@ static __always_inline __u32 scan_rule(const struct fng_cg_policy *policy, __u64
  * the kernel bound it, into the event. */
 static __always_inline void socket_source(struct fng_detection_event *event, long fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	struct file *file = NULL;
+	struct file *file = fd_file(fd);
 	struct socket *sock;
 	struct sock *sk;
 
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
 	if (!file)
 		return;
 	sock = BPF_CORE_READ(file, private_data);
@@ -516,29 +513,25 @@ static __always_inline __u64 inode_ctime_ns(struct inode *inode)
 	}
 }
 
-/* Address family of the socket behind fd, 0 when it is not a socket. */
-static __always_inline __u16 socket_family(struct task_struct *task, __u32 fd)
+/* True when the current task's fd is an IPv4 or IPv6 socket. */
+static __always_inline int inet_socket(__u32 fd)
 {
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	struct file *file = NULL;
+	struct file *file = fd_file(fd);
 	struct socket *sock;
-	__u16 mode;
+	__u16 family;
 
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xff]);
-	if (!file)
-		return 0;
-	mode = BPF_CORE_READ(file, f_inode, i_mode);
-	if ((mode & FNG_S_IFMT) != FNG_S_IFSOCK)
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & FNG_S_IFMT) != FNG_S_IFSOCK)
 		return 0;
 	sock = BPF_CORE_READ(file, private_data);
-	return BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	family = BPF_CORE_READ(sock, sk, __sk_common.skc_family);
+	return family == FNG_AF_INET || family == FNG_AF_INET6;
 }
 
 /* The rule an exec falls under. `entrypoint`: the container's first exec,
  * whose shell is the image's business, not an attacker's. The program's
  * path is at buf[j->start], j->len bytes. */
 static __always_inline __u32 exec_rule(char *buf, const struct fng_cg_policy *policy, const struct fng_judgement *j,
-				       struct task_struct *task, struct linux_binprm *bprm, int entrypoint)
+				       struct linux_binprm *bprm, int entrypoint)
 {
 	struct file *file = BPF_CORE_READ(bprm, file);
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
@@ -546,10 +539,8 @@ static __always_inline __u32 exec_rule(char *buf, const struct fng_cg_policy *po
 	__u16 mode = BPF_CORE_READ(inode, i_mode);
 	char *scratch = &buf[FNG_SCRATCH_KEY];
 	char leaf[16] = {}, applet[16] = {};
-	__u16 in = socket_family(task, 0), out = socket_family(task, 1);
 
-	if ((in == FNG_AF_INET || in == FNG_AF_INET6) && (out == FNG_AF_INET || out == FNG_AF_INET6) &&
-	    rule_on(policy, FNG_DET_REVERSE_SHELL))
+	if (rule_on(policy, FNG_DET_REVERSE_SHELL) && inet_socket(0) && inet_socket(1))
 		return FNG_DET_REVERSE_SHELL;
 	if (nlink == 0 && rule_on(policy, FNG_DET_FILELESS_EXEC))
 		return FNG_DET_FILELESS_EXEC;
@@ -580,10 +571,10 @@ static __always_inline __u32 exec_rule(char *buf, const struct fng_cg_policy *po
 
 /* Judges an exec (already resolved into j) and reports the detection. */
 static __always_inline void detect_exec(char *buf, struct fng_cg_stats *stats, const struct fng_cg_policy *policy,
-					__u64 cgid, const struct fng_judgement *j, struct task_struct *task,
-					struct linux_binprm *bprm, int entrypoint)
+					__u64 cgid, const struct fng_judgement *j, struct linux_binprm *bprm,
+					int entrypoint)
 {
-	__u32 rule = exec_rule(buf, policy, j, task, bprm, entrypoint);
+	__u32 rule = exec_rule(buf, policy, j, bprm, entrypoint);
 	struct fng_detection_event *event;
 	__u32 len = j->len & (FNG_PATH_MAX - 1);
 

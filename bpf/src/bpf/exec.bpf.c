@@ -36,7 +36,7 @@ int BPF_PROG(fng_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 		kill_on_violation(&stats->exec_violations, policy);
 	if (should_report(stats, policy, cgid, j.violation))
 		emit_exec_event(buf, stats, policy, cgid, &j, FNG_MECH_SIGKILL, task, bprm);
-	detect_exec(buf, stats, policy, cgid, &j, task, bprm, entrypoint);
+	detect_exec(buf, stats, policy, cgid, &j, bprm, entrypoint);
 	return 0;
 }
 

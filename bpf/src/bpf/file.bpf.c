@@ -24,19 +24,6 @@ const volatile bool opens_by_lsm = false;
 #define FNG_NR_OPEN_BY_HANDLE_AT 304
 #define FNG_NR_OPENAT2 437
 
-/* The struct file behind fd in the current task's table. */
-static __always_inline struct file *fd_file(long fd)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-	/* BTF pointer loads, cheaper than helper calls; only the indexed slot
-	 * needs a probe read. */
-	struct file **fds = task->files->fdt->fd;
-	struct file *file = NULL;
-
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
-	return file;
-}
-
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -49,26 +36,26 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	char *buf = NULL;
 	__u32 rule;
 
-	/* Sockets that neither the sock_create program (inet only) nor
-	 * BPF-LSM judged: stopped before the process can use them. */
-	if ((nr == NR_SOCKET || nr == NR_SOCKETPAIR) && ret >= 0 && !opens_by_lsm &&
-	    regs->di != FNG_FAMILY_INET && regs->di != FNG_FAMILY_INET6) {
-		struct fng_cg_policy *sock_policy = NULL;
-
-		if (!judge_socket(regs->di, regs->si, &sock_policy, &cgid, &stats) && sock_policy &&
-		    report_socket(sock_policy, cgid, stats, regs->di, regs->si, regs->dx, FNG_MECH_SIGKILL))
-			kill_current();
-	}
 	if (nr != FNG_NR_OPENAT && nr != FNG_NR_OPEN && nr != FNG_NR_OPENAT2 && nr != FNG_NR_CREAT &&
 	    nr != FNG_NR_OPEN_BY_HANDLE_AT) {
+		/* A socket that neither the sock_create program (inet only) nor
+		 * BPF-LSM judged. */
+		int new_socket = (nr == NR_SOCKET || nr == NR_SOCKETPAIR) && ret >= 0 && !opens_by_lsm &&
+				 regs->di != FNG_FAMILY_INET && regs->di != FNG_FAMILY_INET6;
+
 		rule = syscall_rule(nr, regs, ret);
-		if (rule == FNG_DET_NONE && !is_addressed_send(nr, regs))
+		if (rule == FNG_DET_NONE && !is_addressed_send(nr, regs) && !new_socket)
 			return 0;
 		policy = current_policy(&cgid, &stats, &buf);
 		/* Until the function's first exec the runtime's init sets the
 		 * container up (mounts, pivot_root, capset): not the function. */
-		if (policy && stats->first_exec_ns)
-			detect_syscall(buf, stats, policy, cgid, nr, regs, ret, rule);
+		if (!policy || !stats->first_exec_ns)
+			return 0;
+		/* Stopped before the process can use it. */
+		if (new_socket && socket_denied(policy, cgid, stats, regs->di, regs->si) &&
+		    report_socket(policy, cgid, stats, regs->di, regs->si, regs->dx, FNG_MECH_SIGKILL))
+			kill_current();
+		detect_syscall(buf, stats, policy, cgid, nr, regs, ret, rule);
 		return 0;
 	}
 	if (ret < 0 || opens_by_lsm)

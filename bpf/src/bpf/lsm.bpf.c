@@ -33,6 +33,7 @@ int BPF_PROG(fng_lsm_file_open, struct file *file, int ret)
 	struct fng_cg_stats *stats = NULL;
 	__u64 cgid = 0;
 	char *buf = NULL;
+	__u32 nr;
 	int deny;
 
 	if (ret)
@@ -43,15 +44,16 @@ int BPF_PROG(fng_lsm_file_open, struct file *file, int ret)
 	if (!policy || !stats->first_exec_ns || (BPF_CORE_READ(file, f_mode) & FNG_FMODE_EXEC))
 		return 0;
 	__sync_fetch_and_add(&stats->opens, 1);
+	nr = current_syscall();
 	judge_open(buf, policy, cgid, file, &j);
 	deny = j.violation && !(policy->flags & FNG_F_AUDIT);
 	if (j.violation)
 		__sync_fetch_and_add(&stats->open_violations, 1);
 	/* The fd is not allocated to the file yet: events say -1. */
 	if (should_report(stats, policy, cgid, j.violation))
-		emit_open_event(buf, stats, policy, cgid, &j, FNG_MECH_LSM, current_syscall(), -1);
+		emit_open_event(buf, stats, policy, cgid, &j, FNG_MECH_LSM, nr, -1);
 	/* A detection that kills also refuses the open. */
-	if (detect_open(buf, stats, policy, cgid, &j, current_syscall(), -1))
+	if (detect_open(buf, stats, policy, cgid, &j, nr, -1))
 		deny = 1;
 	return deny ? -FNG_EPERM : 0;
 }

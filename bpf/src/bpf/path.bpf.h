@@ -165,6 +165,19 @@ static __always_inline int inode_denied(const struct fng_cg_policy *policy, __u6
 	return bpf_map_lookup_elem(&fng_inodes, &key) != NULL;
 }
 
+/* The struct file behind fd in the current task's table. */
+static __always_inline struct file *fd_file(long fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	/* BTF pointer loads, cheaper than helper calls; only the indexed slot
+	 * needs a probe read. */
+	struct file **fds = task->files->fdt->fd;
+	struct file *file = NULL;
+
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffff]);
+	return file;
+}
+
 /* Stops the current process before it returns to user space. */
 static __always_inline void kill_current(void)
 {

@@ -24,26 +24,34 @@ static __always_inline int socket_allowed(const struct fng_net_policy *net, __u3
 	return 1;
 }
 
-/* Judges a socket of the current task's function: 1 allowed (or not
- * managed, or no list), 0 a violation. *policy_out, *cgid_out and *stats_out
- * are set for a violation. */
+/* True when the function (its policy and counters already looked up)
+ * may not create this socket. */
+static __always_inline int socket_denied(const struct fng_cg_policy *policy, __u64 cgid,
+					 const struct fng_cg_stats *stats, __u32 family, __u32 type)
+{
+	struct fng_net_policy *net;
+
+	/* Until the function's first exec the runtime's init works in the
+	 * cgroup (sync socketpairs, console sockets): not the function. */
+	if (!(policy->flags & FNG_F_SOCKETS) || !stats->first_exec_ns)
+		return 0;
+	net = bpf_map_lookup_elem(&fng_net, &cgid);
+	return !net || !socket_allowed(net, family, type);
+}
+
+/* Judges a socket of the current task's function for the programs that
+ * see nothing else (sock_create, LSM): 1 allowed (or not managed), 0 a
+ * violation, with *policy_out, *cgid_out and *stats_out set. */
 static __always_inline int judge_socket(__u32 family, __u32 type, struct fng_cg_policy **policy_out, __u64 *cgid_out,
 					struct fng_cg_stats **stats_out)
 {
 	struct fng_cg_policy *policy = managed_policy(cgid_out);
-	struct fng_net_policy *net;
-
 	struct fng_cg_stats *stats;
 
 	if (!policy || !(policy->flags & FNG_F_SOCKETS))
 		return 1;
-	/* Until the function's first exec the runtime's init works in the
-	 * cgroup (sync socketpairs, console sockets): not the function. */
 	stats = bpf_map_lookup_elem(&fng_stats, cgid_out);
-	if (!stats || !stats->first_exec_ns)
-		return 1;
-	net = bpf_map_lookup_elem(&fng_net, cgid_out);
-	if (net && socket_allowed(net, family, type))
+	if (!stats || !socket_denied(policy, *cgid_out, stats, family, type))
 		return 1;
 	*policy_out = policy;
 	*stats_out = stats;
