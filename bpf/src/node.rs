@@ -26,6 +26,16 @@ use crate::skel::{ExecSkelBuilder, FileCompatSkelBuilder, FileSkelBuilder, LsmSk
 /// where it would load anyway; read at the node's first load.
 pub const OPEN_MONITOR_ENV: &str = "FNGUARD_OPEN_MONITOR";
 
+/// Sets load-time constants (`const volatile` in the BPF source) of an
+/// opened skeleton; every skeleton type has its own rodata struct.
+macro_rules! set_rodata {
+    ($open:expr, $($field:ident = $value:expr),+) => {
+        if let Some(rodata) = $open.maps.rodata_data.as_deref_mut() {
+            $(rodata.$field = $value;)+
+        }
+    };
+}
+
 /// Events one function may send per second before the rest are counted as
 /// throttled; read at the node's first load.
 pub const EVENT_BUDGET_ENV: &str = "FNGUARD_EVENTS_PER_SEC";
@@ -155,9 +165,7 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     let mut open = NetSkelBuilder::default()
         .open(&mut net_storage)
         .map_err(BpfError::libbpf("opening the net BPF object"))?;
-    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-        rodata.events_per_sec = rate;
-    }
+    set_rodata!(open, events_per_sec = rate);
     let mut net = open
         .load()
         .map_err(BpfError::libbpf("loading the net BPF object (verifier log above)"))?;
@@ -165,9 +173,7 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     publish(net.object_mut(), layout)?;
 
     load_reusing_maps(ExecSkelBuilder::default(), "exec", layout, |open| {
-        if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-            rodata.events_per_sec = rate;
-        }
+        set_rodata!(open, events_per_sec = rate)
     })?;
 
     let lsm = load_lsm(layout, rate);
@@ -183,10 +189,7 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
         Ok("probe-read") => Err("chosen by the environment".to_string()),
         _ => quietly(|| {
             load_reusing_maps(FileSkelBuilder::default(), "file", layout, |open| {
-                if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-                    rodata.opens_by_lsm = opens_by_lsm;
-                    rodata.events_per_sec = rate;
-                }
+                set_rodata!(open, opens_by_lsm = opens_by_lsm, events_per_sec = rate)
             })
         })
         .map_err(|e| e.to_string()),
@@ -194,10 +197,7 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     if let Err(why) = fast {
         log::debug!("syscall-exit program with plain loads not used ({why}); loading the probe-read build");
         load_reusing_maps(FileCompatSkelBuilder::default(), "file (probe-read)", layout, |open| {
-            if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-                rodata.opens_by_lsm = opens_by_lsm;
-                rodata.events_per_sec = rate;
-            }
+            set_rodata!(open, opens_by_lsm = opens_by_lsm, events_per_sec = rate)
         })?;
     }
 
@@ -236,9 +236,7 @@ fn load_lsm(layout: &PinLayout, rate: u64) -> Result<(), String> {
     let mut open = LsmSkelBuilder::default()
         .open(&mut storage)
         .map_err(|e| format!("opening the LSM object: {e}"))?;
-    if let Some(rodata) = open.maps.rodata_data.as_deref_mut() {
-        rodata.events_per_sec = rate;
-    }
+    set_rodata!(open, events_per_sec = rate);
     reuse_shared_maps(open.open_object_mut(), layout).map_err(|e| e.to_string())?;
     // A refusal is expected on many kernels and reported by the caller; keep
     // libbpf's verifier dump out of the runtime's output unless debugging.
