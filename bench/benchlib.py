@@ -41,3 +41,31 @@ def run_hook(env, stage, state):
     out = subprocess.run([FNGUARD, "hook", stage], input=json.dumps(state).encode(), env=env, capture_output=True)
     if out.returncode != 0:
         sys.exit(f"hook {stage} failed: {out.stderr.decode()}")
+
+
+def percentile(samples, q):
+    """The q-quantile (0..1) of samples, by nearest rank."""
+    s = sorted(samples)
+    return s[min(len(s) - 1, max(0, int(-(-q * len(s) // 1)) - 1))]
+
+
+def min_median_max(samples, digits=1):
+    """{n, min, median, max} of samples, rounded."""
+    import statistics
+
+    return {"n": len(samples), "min": round(min(samples), digits),
+            "median": round(statistics.median(samples), digits), "max": round(max(samples), digits)}
+
+
+def remove_quietly(pin_root, work, cgroups):
+    """Removes a benchmark's pin root, work directory and cgroups (children
+    first), whatever state a failed run left them in."""
+    import shutil
+
+    shutil.rmtree(pin_root, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    for cgroup in cgroups:
+        try:
+            os.rmdir(cgroup)
+        except OSError:
+            pass

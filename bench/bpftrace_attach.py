@@ -12,13 +12,12 @@ run checks that the cgroup's links were pinned. Prints a JSON report.
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import FNGUARD, cgroup2_mount, run_hook, start_in_cgroup
+from benchlib import cgroup2_mount, min_median_max, remove_quietly, run_hook, start_in_cgroup
 
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-attach"
 RUNS = int(os.environ.get("BENCH_ATTACH_RUNS", "10"))
@@ -83,14 +82,8 @@ def main():
             os.rmdir(cg)
         samples["bpftrace"] = samples["bpftrace"][1:]
     finally:
-        shutil.rmtree(PIN_ROOT, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
-        try:
-            os.rmdir(cg_root)
-        except OSError:
-            pass
-    report = {name: {"n": len(s), "min": round(min(s), 2), "median": round(statistics.median(s), 2),
-                     "max": round(max(s), 2)} for name, s in samples.items()}
+        remove_quietly(PIN_ROOT, work, [cg_root])
+    report = {name: min_median_max(s, 2) for name, s in samples.items()}
     report["ratio_median"] = round(report["bpftrace"]["median"] / report["fnguard"]["median"], 1)
     json.dump(report, sys.stdout, indent=2)
     print()

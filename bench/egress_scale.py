@@ -6,14 +6,12 @@ program after one longest-prefix lookup. Each run checks the errno.
 Prints a JSON report."""
 import json
 import os
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, run_hook, start_in_cgroup
+from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, min_median_max, remove_quietly, run_hook, start_in_cgroup
 
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-egress"
 CONNECTS = int(os.environ.get("BENCH_CONNECTS", "50000"))
@@ -58,16 +56,10 @@ def main():
         for _ in range(REPEATS):
             for n in SIZES:
                 samples[n].append(run(work, env, n, cg))
-        report = {f"{n} CIDRs": {"n": len(s), "min": round(min(s), 1), "median": round(statistics.median(s), 1),
-                                 "max": round(max(s), 1)} for n, s in samples.items()}
+        report = {f"{n} CIDRs": min_median_max(s) for n, s in samples.items()}
         report["connects_per_run"] = CONNECTS
     finally:
-        shutil.rmtree(PIN_ROOT, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
-        try:
-            os.rmdir(cg)
-        except OSError:
-            pass
+        remove_quietly(PIN_ROOT, work, [cg])
     json.dump(report, sys.stdout, indent=2)
     print()
 

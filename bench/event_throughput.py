@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, run_hook, start_in_cgroup
+from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, remove_quietly, run_hook, start_in_cgroup
 
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-events"
 OPENS = int(os.environ.get("BENCH_EVENT_OPENS", "1000000"))
@@ -88,16 +88,7 @@ def scenario(functions, budget):
                 proc.wait()
             subprocess.run([FNGUARD, "hook", "poststop"], input=json.dumps({"id": fid, "bundle": bundle}).encode(),
                            env=env, capture_output=True)
-            try:
-                os.rmdir(cg)
-            except OSError:
-                pass
-        shutil.rmtree(PIN_ROOT, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
-        try:
-            os.rmdir(cg_root)
-        except OSError:
-            pass
+        remove_quietly(PIN_ROOT, work, [cg for _, cg, _ in procs] + [cg_root])
 
 
 def main():

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import FNGUARD, PAYLOAD, ROOT, cgroup2_mount
+from benchlib import FNGUARD, PAYLOAD, ROOT, cgroup2_mount, percentile, remove_quietly
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench"
 WARM_RUNS = int(os.environ.get("BENCH_WARM_RUNS", "100"))
 FIRST_RUNS = int(os.environ.get("BENCH_FIRST_RUNS", "10"))
@@ -27,7 +27,7 @@ RUNC_RUNS = int(os.environ.get("BENCH_RUNC_RUNS", "30"))
 
 def summary(samples_ms):
     s = sorted(samples_ms)
-    rank = lambda q: s[min(len(s) - 1, max(0, int(-(-q * len(s) // 1)) - 1))]
+    rank = lambda q: percentile(s, q)
     return {
         "n": len(s),
         "min": round(s[0], 3),
@@ -82,12 +82,7 @@ class Env:
         return create_ms, stop_ms
 
     def close(self):
-        shutil.rmtree(PIN_ROOT, ignore_errors=True)
-        shutil.rmtree(self.work, ignore_errors=True)
-        try:
-            os.rmdir(self.cg_root)
-        except OSError:
-            pass
+        remove_quietly(PIN_ROOT, self.work, [self.cg_root])
 
 
 def hook_latency(env):

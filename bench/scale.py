@@ -13,22 +13,16 @@ cgroup) before it reports. Prints a JSON report on stdout.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import FNGUARD, cgroup2_mount, run_hook, start_in_cgroup
+from benchlib import cgroup2_mount, percentile, remove_quietly, run_hook, start_in_cgroup
 
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-scale"
 LEVELS = [int(n) for n in os.environ.get("BENCH_SCALE_LEVELS", "1,10,100,500").split(",")]
 PROBES = int(os.environ.get("BENCH_SCALE_PROBES", "20"))
-
-
-def percentile(samples, q):
-    s = sorted(samples)
-    return s[min(len(s) - 1, max(0, int(-(-q * len(s) // 1)) - 1))]
 
 
 class Node:
@@ -91,12 +85,7 @@ class Node:
                 self.remove_last()
             except SystemExit:
                 pass
-        shutil.rmtree(PIN_ROOT, ignore_errors=True)
-        shutil.rmtree(self.work, ignore_errors=True)
-        try:
-            os.rmdir(self.cg_root)
-        except OSError:
-            pass
+        remove_quietly(PIN_ROOT, self.work, [self.cg_root])
 
 
 def main():

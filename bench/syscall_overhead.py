@@ -22,13 +22,12 @@ import glob
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, run_hook, start_in_cgroup
+from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, min_median_max, remove_quietly, run_hook, start_in_cgroup
 
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-syscall"
 OPENS = int(os.environ.get("BENCH_OPENS", "1000000"))
@@ -118,22 +117,8 @@ class Bench:
                        input=json.dumps({"id": "sleeper", "bundle": self.bundle}).encode())
 
     def close(self):
-        shutil.rmtree(PIN_ROOT, ignore_errors=True)
-        shutil.rmtree(self.work, ignore_errors=True)
-        for name in ("plain", "managed", "sleeper"):
-            try:
-                os.rmdir(os.path.join(self.cg, name))
-            except OSError:
-                pass
-        try:
-            os.rmdir(self.cg)
-        except OSError:
-            pass
-
-
-def summary(samples):
-    return {"n": len(samples), "min": round(min(samples), 1), "median": round(statistics.median(samples), 1),
-            "max": round(max(samples), 1)}
+        children = [os.path.join(self.cg, name) for name in ("plain", "managed", "sleeper")]
+        remove_quietly(PIN_ROOT, self.work, children + [self.cg])
 
 
 def main():
@@ -164,7 +149,7 @@ def main():
                 samples["unmanaged"].append(b.run_in(plain))
             finally:
                 b.stop_sleeper(sleeper)
-        report = {name: summary(s) for name, s in samples.items()}
+        report = {name: min_median_max(s) for name, s in samples.items()}
         base = report["baseline"]["median"]
         report["overhead_ns"] = {name: round(report[name]["median"] - base, 1)
                                  for name in ("unmanaged", "managed-audit", "bpftrace", "tracepoint-floor")}
