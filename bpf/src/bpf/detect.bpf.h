@@ -146,17 +146,14 @@ static long basename_step(__u32 i, struct fng_scan *scan)
 	return 0;
 }
 
-/* The last component of a string (up to 16 bytes of it) into out; `user`:
- * the string is in user memory. `scratch` is &buf[FNG_SCRATCH_KEY]. */
-static __always_inline void basename_of(char *scratch, const char *str, int user, char out[16])
+/* The last component of a kernel string (up to 16 bytes of it) into out.
+ * `scratch` is &buf[FNG_SCRATCH_KEY]. */
+static __always_inline void basename_of(char *scratch, const char *str, char out[16])
 {
 	struct fng_scan scan = { .scratch = scratch };
 	__u32 base;
 
-	long n = user ? bpf_probe_read_user_str(scratch, FNG_NAME_FIELD, str)
-		      : bpf_probe_read_kernel_str(scratch, FNG_NAME_FIELD, str);
-
-	if (n <= 0)
+	if (bpf_probe_read_kernel_str(scratch, FNG_NAME_FIELD, str) <= 0)
 		return;
 	*(__u32 *)&scratch[FNG_SCRATCH_BASE - FNG_SCRATCH_KEY] = 0;
 	bpf_loop(FNG_NAME_FIELD, basename_step, &scan, 0);
@@ -187,7 +184,8 @@ static __always_inline __u32 connection_rule(char *buf, struct fng_detection_eve
 		long n = bpf_probe_read_user_str(event->path, FNG_UNIX_PATH_MAX, sun_path);
 
 		*path_len = n > 1 ? n - 1 : 0;
-		basename_of(&buf[FNG_SCRATCH_KEY], sun_path, 1, name);
+		/* Judged on the copy the event carries: user memory may change. */
+		basename_of(&buf[FNG_SCRATCH_KEY], event->path, name);
 		if (NAME_IS(name, "docker.sock") || NAME_IS(name, "containerd.sock") || NAME_IS(name, "crio.sock") ||
 		    NAME_IS(name, "podman.sock") || NAME_IS(name, "dockershim.sock") || NAME_IS(name, "cri-dockerd.sock"))
 			return FNG_DET_RUNTIME_SOCKET;
@@ -550,7 +548,7 @@ static __always_inline __u32 exec_rule(char *buf, const struct fng_cg_policy *po
 			return FNG_DET_SHELL;
 		/* A multi-call binary is the applet it was started as; a script,
 		 * its interpreter. */
-		basename_of(scratch, BPF_CORE_READ(bprm, interp), 0, applet);
+		basename_of(scratch, BPF_CORE_READ(bprm, interp), applet);
 		if (is_shell(applet))
 			return FNG_DET_SHELL;
 	}
