@@ -12,6 +12,10 @@ use crate::settings::Settings;
 
 const BTF: &str = "/sys/kernel/btf/vmlinux";
 const ACTIVE_LSMS: &str = "/sys/kernel/security/lsm";
+/// What the syscall-exit program costs the node while it is attached.
+const SYSCALL_EXIT_COST: &str = "sys_exit tracepoint, attached by the first managed container until `fnguard gc` \
+                                 finds the node idle: meanwhile every syscall on the node takes the kernel's slow \
+                                 exit path";
 
 #[derive(Default)]
 struct Report {
@@ -109,22 +113,14 @@ pub fn run(settings: &Settings) -> Result<()> {
                         "open monitoring",
                         "BPF-LSM file_open: unmanaged tasks pay one lookup per open",
                     );
-                    report.warn(
-                        "system call detection rules",
-                        "sys_exit tracepoint, attached by the first managed container until `fnguard gc` finds \
-                         the node idle: meanwhile every syscall on the node takes the kernel's slow exit path",
-                    )
+                    report.warn("system call detection rules", SYSCALL_EXIT_COST)
                 }
                 other => {
                     report.warn(
                         "file and exec enforcement",
                         format!("{other} at syscall exit (BPF-LSM refused or not active on this kernel)"),
                     );
-                    report.warn(
-                        "open monitoring and system call detection rules",
-                        "sys_exit tracepoint, attached by the first managed container until `fnguard gc` finds \
-                         the node idle: meanwhile every syscall on the node takes the kernel's slow exit path",
-                    )
+                    report.warn("open monitoring and system call detection rules", SYSCALL_EXIT_COST)
                 }
             }
         }
