@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::egress::{parse_egress, EgressRule};
 use crate::egress_table::EgressTable;
 use crate::error::PolicyError;
+use crate::limits::{limit_for_key, parse_limit, Limits, LIMITS, LIMIT_KEY_PREFIX};
 use crate::network::{parse_bind, parse_dns, parse_scan, parse_sockets, BindRule, ScanThresholds};
 use crate::paths::{parse_path_list, PathLists, MAX_PATH_PREFIXES};
 use crate::rules::RuleSet;
@@ -91,6 +92,8 @@ pub struct Policy {
     pub scan: ScanThresholds,
     /// `None`: any socket. `Some(mask)`: bit AF_* per allowed family, bit 63 for raw.
     pub sockets: Option<u64>,
+    /// `fnguard.io/limits.*`: resource limits and their actions.
+    pub limits: Limits,
     /// The `fnguard.io/` annotations this policy came from, sorted.
     pub annotations: BTreeMap<String, String>,
 }
@@ -122,6 +125,7 @@ impl Policy {
             dns: None,
             scan: ScanThresholds::default(),
             sockets: None,
+            limits: Limits::default(),
             annotations: ours.clone(),
         };
         for (key, value) in &ours {
@@ -176,13 +180,21 @@ impl Policy {
                     policy.sockets = Some(parse_sockets(value).map_err(|r| PolicyError::invalid(key, value, r))?)
                 }
                 KEY_RULES_DISABLE | KEY_RULES_KILL => {} // below, together
-                _ => {
-                    return Err(PolicyError::UnknownKey {
-                        key: key.clone(),
-                        value: crate::error::shorten(value),
-                        known: KNOWN_KEYS.join(", "),
-                    })
-                }
+                _ => match limit_for_key(key) {
+                    Some(spec) => {
+                        policy.limits.set[spec.id] =
+                            Some(parse_limit(spec, value).map_err(|r| PolicyError::invalid(key, value, r))?)
+                    }
+                    None => {
+                        let limits: Vec<String> =
+                            LIMITS.iter().map(|l| format!("{LIMIT_KEY_PREFIX}{}", l.name)).collect();
+                        return Err(PolicyError::UnknownKey {
+                            key: key.clone(),
+                            value: crate::error::shorten(value),
+                            known: format!("{}, {}", KNOWN_KEYS.join(", "), limits.join(", ")),
+                        });
+                    }
+                },
             }
         }
         let (disable, kill) = (ours.get(KEY_RULES_DISABLE), ours.get(KEY_RULES_KILL));
@@ -339,13 +351,39 @@ mod tests {
     }
 
     #[test]
+    fn limits_parse_and_fail_with_the_key() {
+        let p = policy(&[
+            ("fnguard.io/limits.memory", "64Mi"),
+            ("fnguard.io/limits.egress-rate", "1MB/s alert"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            p.limits.get("memory"),
+            Some((64 << 20, crate::limits::LimitAction::Kill))
+        );
+        assert_eq!(
+            p.limits.get("egress-rate"),
+            Some((1_000_000, crate::limits::LimitAction::Alert))
+        );
+        assert_eq!(p.limits.get("procs"), None);
+        let err = policy(&[("fnguard.io/limits.procs", "many")]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid annotation fnguard.io/limits.procs=\"many\": \"many\" is not a whole number"
+        );
+    }
+
+    #[test]
     fn unknown_fnguard_key_is_an_error() {
         let err = policy(&[("fnguard.io/egres", "none")]).unwrap_err().to_string();
         assert_eq!(
             err,
             "unknown annotation fnguard.io/egres=\"none\": fnguard knows fnguard.io/bind, fnguard.io/dns, fnguard.io/egress, fnguard.io/exec, \
              fnguard.io/files.deny, fnguard.io/files.read, fnguard.io/files.write, fnguard.io/function, fnguard.io/ingress, fnguard.io/mode, \
-             fnguard.io/rules.disable, fnguard.io/rules.kill, fnguard.io/scan, fnguard.io/sockets"
+             fnguard.io/rules.disable, fnguard.io/rules.kill, fnguard.io/scan, fnguard.io/sockets, fnguard.io/limits.procs, \
+             fnguard.io/limits.forks-per-sec, fnguard.io/limits.cpu-ms, fnguard.io/limits.memory, fnguard.io/limits.connections, \
+             fnguard.io/limits.connections-per-sec, fnguard.io/limits.egress-bytes, fnguard.io/limits.ingress-bytes, fnguard.io/limits.egress-rate"
         );
     }
 

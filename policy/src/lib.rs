@@ -7,6 +7,7 @@ mod cidr;
 mod egress;
 mod egress_table;
 mod error;
+pub mod limits;
 pub mod network;
 mod paths;
 pub mod rules;
