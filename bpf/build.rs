@@ -18,6 +18,8 @@ const OBJECTS: &[(&str, &str, &[&str])] = &[
     ("file", "file", &["-DFNG_BTF_CAST"]),
     ("file_compat", "file", &[]),
     ("lsm", "lsm", &[]),
+    ("resources", "resources", &["-DFNG_SIGNAL_TASK"]),
+    ("resources_compat", "resources", &[]),
 ];
 
 fn main() {
@@ -45,6 +47,8 @@ fn main() {
         "src/bpf/judge.bpf.h",
         "src/bpf/detect.bpf.h",
         "src/bpf/sockets.bpf.h",
+        "src/bpf/limits.bpf.h",
+        "src/bpf/usage.h",
         "src/bpf/vmlinux.h",
     ] {
         println!("cargo:rerun-if-changed={header}");

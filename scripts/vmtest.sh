@@ -3,7 +3,8 @@
 # kernel refuses BPF-LSM programs, Debian's 6.1 cloud kernel runs them.
 # Boots an initramfs holding busybox, fnguard and the test payload; inside,
 # a function in a managed cgroup opens a denied file and execs a denied
-# binary; both must fail with EPERM (not a kill), reported as bpf-lsm.
+# binary; both must fail with EPERM (not a kill), reported as bpf-lsm. A
+# third is killed at its memory limit (that kernel's memory counters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +50,11 @@ cat > "$root/bundle-audit/config.json" <<'JSON'
 {"ociVersion": "1.0.2", "root": {"path": "/"},
  "annotations": {"fnguard.io/files.deny": "/etc/secret", "fnguard.io/mode": "audit"}}
 JSON
+mkdir -p "$root/bundle-limits"
+cat > "$root/bundle-limits/config.json" <<'JSON'
+{"ociVersion": "1.0.2", "root": {"path": "/"},
+ "annotations": {"fnguard.io/limits.memory": "32Mi"}}
+JSON
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -77,6 +83,8 @@ start vm /bundle cat=/etc/secret exec=/opt/tool:touch=/tmp/tool-ran socket=1:1 c
 fn=$pid
 start audit /bundle-audit cat=/etc/secret attack=keyring attack=secret-read
 audit=$pid
+start limits /bundle-limits alloc=256
+limits=$pid
 /fnguard status | sed 's/^/vmtest: status: /'
 /fnguard doctor | sed 's/^/vmtest: doctor: /'
 ls /sys/fs/bpf/fnguard/*/links/global | sed 's/^/vmtest: global-link: /'
@@ -84,6 +92,8 @@ touch /tmp/go
 wait $fn
 echo "vmtest: fn-exit=$?"
 wait $audit
+wait $limits
+echo "vmtest: limits-exit=$?"
 sed 's/^/vmtest: fn: /' /tmp/vm.out
 sed 's/^/vmtest: audit-fn: /' /tmp/audit.out
 [ -e /tmp/tool-ran ] && echo "vmtest: the denied binary ran"
@@ -124,8 +134,10 @@ if [ "$(grep -c '"kind":"file.open".*"path":"/etc/motd"' "$log")" != 1 ]; then
 fi
 check "audit mode lets the open through" 'vmtest: audit-fn: cat=/etc/secret ok'
 check "audit mode reports it" '"container":"audit".*"verdict":"audited","mechanism":"none","rule":"files.deny","path":"/etc/secret"'
+check "a memory limit kills on 6.1 (memory counters before per-CPU counting)" 'vmtest: limits-exit=137'
+check "the memory limit was reported" '"container":"limits".*"kind":"limit".*"verdict":"denied","mechanism":"sigkill","rule":"memory".*"action":"kill","value":33554432'
 if grep -q 'vmtest: fn: VM-SECRET-CONTENT' "$log" || grep -q 'the denied binary ran' "$log"; then
   echo "FAIL - a denied file or binary was used"; failed=$((failed + 1))
 fi
-echo "vmtest: $((16 - failed)) passed, $failed failed"
+echo "vmtest: $((18 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -25,7 +25,6 @@ pub(crate) struct CgroupProgram {
 pub enum Optional {
     Bind,
     Sockets,
-    Ingress,
 }
 
 /// Programs attached to every managed cgroup.
@@ -65,10 +64,16 @@ pub(crate) const CGROUP_PROGRAMS: &[CgroupProgram] = &[
         only_for: Some(Optional::Sockets),
         attach_type: libbpf_sys::BPF_CGROUP_INET_SOCK_CREATE,
     },
+    // Byte accounting and limits, and the ingress list where one is set.
     CgroupProgram {
         name: "fng_ingress",
-        only_for: Some(Optional::Ingress),
+        only_for: None,
         attach_type: libbpf_sys::BPF_CGROUP_INET_INGRESS,
+    },
+    CgroupProgram {
+        name: "fng_egress",
+        only_for: None,
+        attach_type: libbpf_sys::BPF_CGROUP_INET_EGRESS,
     },
 ];
 

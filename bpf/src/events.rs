@@ -16,6 +16,7 @@ use crate::error::BpfError;
 use crate::layout::rule_name;
 use crate::paths::PinLayout;
 use crate::policy_maps::CgroupStats;
+use crate::usage::Usage;
 
 const KIND_NET_EGRESS: u32 = 1;
 const KIND_EXEC: u32 = 2;
@@ -26,12 +27,14 @@ const KIND_DETECTION: u32 = 6;
 const KIND_NET_BIND: u32 = 7;
 const KIND_SOCKET: u32 = 8;
 const KIND_NET_INGRESS: u32 = 9;
+const KIND_LIMIT: u32 = 10;
 
 const HEADER_SIZE: usize = 56;
 const NET_EVENT_SIZE: usize = HEADER_SIZE + 40;
 const OPEN_EVENT_SIZE: usize = HEADER_SIZE + 16;
 const EXEC_EVENT_SIZE: usize = HEADER_SIZE + 8;
-const GONE_EVENT_SIZE: usize = HEADER_SIZE + crate::layout::STATS_SIZE;
+const GONE_EVENT_SIZE: usize = HEADER_SIZE + crate::layout::STATS_SIZE + crate::usage::USAGE_SIZE;
+const LIMIT_EVENT_SIZE: usize = HEADER_SIZE + 24;
 const THROTTLED_EVENT_SIZE: usize = HEADER_SIZE + 16;
 const DETECTION_EVENT_SIZE: usize = HEADER_SIZE + 112;
 const SOCKET_EVENT_SIZE: usize = HEADER_SIZE + 8;
@@ -68,6 +71,9 @@ pub enum Event {
     /// A detection rule fired; `rule` names it.
     #[serde(rename = "detection")]
     Detection(DetectionEvent),
+    /// A resource limit was crossed; `limit` names it.
+    #[serde(rename = "limit")]
+    Limit(LimitEvent),
 }
 
 impl Event {
@@ -80,6 +86,7 @@ impl Event {
             Event::Throttled(e) => &e.header,
             Event::Detection(e) => &e.header,
             Event::Socket(e) => &e.header,
+            Event::Limit(e) => &e.header,
         }
     }
 
@@ -160,6 +167,23 @@ pub struct StopEvent {
     pub header: Header,
     pub lifetime_ms: u64,
     pub totals: CgroupStats,
+    /// Resources used over the function's whole run.
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LimitEvent {
+    #[serde(flatten)]
+    pub header: Header,
+    /// The annotation's name after `fnguard.io/limits.`.
+    pub limit: &'static str,
+    /// `alert`, `kill` or `throttle` (audit mode: always `alert`).
+    pub action: &'static str,
+    /// The limit and what the function reached, in the limit's unit:
+    /// tasks, forks or connects per second, nanoseconds of CPU, bytes,
+    /// bytes per second (for egress-rate `observed` repeats the rate).
+    pub value: u64,
+    pub observed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -315,6 +339,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
         KIND_THROTTLED => THROTTLED_EVENT_SIZE,
         KIND_DETECTION => DETECTION_EVENT_SIZE,
         KIND_SOCKET => SOCKET_EVENT_SIZE,
+        KIND_LIMIT => LIMIT_EVENT_SIZE,
         other => return Err(bad(&format!("unknown event kind {other}"))),
     };
     if bytes.len() < min {
@@ -427,12 +452,34 @@ pub fn decode(bytes: &[u8]) -> Result<Event, BpfError> {
             })
         }
         KIND_CGROUP_GONE => {
-            let totals = CgroupStats::decode(&bytes[b..b + crate::layout::STATS_SIZE]);
+            let usage_at = b + crate::layout::STATS_SIZE;
+            let totals = CgroupStats::decode(&bytes[b..usage_at]);
             let lifetime_ms = header.ktime_ns.saturating_sub(totals.start_ns) / 1_000_000;
             Event::Stop(StopEvent {
                 header,
                 lifetime_ms,
                 totals,
+                usage: Usage::decode(&bytes[usage_at..usage_at + crate::usage::USAGE_SIZE]),
+            })
+        }
+        KIND_LIMIT => {
+            let id = r.u32(b);
+            let spec = fnguard_policy::limits::LIMITS
+                .get(id as usize)
+                .ok_or_else(|| bad(&format!("unknown limit {id}")))?;
+            Event::Limit(LimitEvent {
+                header: Header {
+                    rule: spec.name,
+                    ..header
+                },
+                limit: spec.name,
+                action: match r.u32(b + 4) {
+                    2 => "kill",
+                    3 => "throttle",
+                    _ => "alert",
+                },
+                value: r.u64(b + 8),
+                observed: r.u64(b + 16),
             })
         }
         KIND_SOCKET => {
@@ -683,6 +730,24 @@ mod tests {
             (e.totals.execs, e.lifetime_ms, e.totals.first_exec_ns),
             (3, 4000, 2_000_000_000)
         );
+        let usage_at = 56 + crate::layout::STATS_SIZE;
+        b[usage_at + 104 + 9 * 8..usage_at + 104 + 10 * 8].copy_from_slice(&4096u64.to_ne_bytes()); // tx_bytes
+        let Event::Stop(e) = decode(&b).unwrap() else { panic!() };
+        assert_eq!(e.usage.tx_bytes, 4096);
+
+        let mut b = header(KIND_LIMIT, LIMIT_EVENT_SIZE);
+        b[56..60].copy_from_slice(&3u32.to_ne_bytes());
+        b[60..64].copy_from_slice(&2u32.to_ne_bytes());
+        b[64..72].copy_from_slice(&(64u64 << 20).to_ne_bytes());
+        b[72..80].copy_from_slice(&(65u64 << 20).to_ne_bytes());
+        let Event::Limit(e) = decode(&b).unwrap() else { panic!() };
+        assert_eq!(
+            (e.limit, e.action, e.value, e.observed, e.header.rule),
+            ("memory", "kill", 64 << 20, 65 << 20, "memory")
+        );
+        b[56..60].copy_from_slice(&9u32.to_ne_bytes());
+        assert!(decode(&b).unwrap_err().to_string().contains("unknown limit 9"));
+
         let mut b = header(KIND_THROTTLED, THROTTLED_EVENT_SIZE);
         b[56..64].copy_from_slice(&500u64.to_ne_bytes());
         b[64..72].copy_from_slice(&1_000_000_000u64.to_ne_bytes());

@@ -19,6 +19,8 @@ pub(crate) const FLAG_BIND: u32 = 128;
 pub(crate) const FLAG_DNS: u32 = 256;
 pub(crate) const FLAG_SOCKETS: u32 = 512;
 pub(crate) const FLAG_INGRESS: u32 = 1024;
+pub(crate) const FLAG_CONNECTION_LIMITS: u32 = 2048;
+pub(crate) const FLAG_PACED: u32 = 4096;
 
 // enum fng_rule (events.h)
 pub(crate) const RULE_NONE: u8 = 0;
@@ -38,8 +40,10 @@ const PATH_KEY_MAX: usize = 248;
 
 const PORT_RULE_SIZE: usize = 8;
 pub(crate) const EGRESS_VALUE_SIZE: usize = 8 + PORT_RULE_SIZE * MAX_PORT_RULES_PER_PREFIX;
-/// `struct fng_cg_stats`: 17 fields of 8 bytes.
-pub(crate) const STATS_SIZE: usize = 18 * 8;
+/// `struct fng_cg_stats`: 19 fields of 8 bytes.
+pub(crate) const STATS_SIZE: usize = 19 * 8;
+/// Index of `terminating` in `struct fng_cg_stats`.
+pub(crate) const STATS_TERMINATING: usize = 18;
 /// Index of `start_ns` in `struct fng_cg_stats`.
 pub(crate) const STATS_START_NS: usize = 12;
 

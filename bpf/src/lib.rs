@@ -10,6 +10,7 @@ mod layout;
 mod node;
 pub mod paths;
 mod policy_maps;
+mod usage;
 
 /// One generated skeleton per `<concern>.bpf.c`.
 mod skel {
@@ -29,18 +30,29 @@ mod skel {
     mod lsm {
         include!(concat!(env!("OUT_DIR"), "/lsm.skel.rs"));
     }
+    mod resources {
+        include!(concat!(env!("OUT_DIR"), "/resources.skel.rs"));
+    }
+    mod resources_compat {
+        include!(concat!(env!("OUT_DIR"), "/resources_compat.skel.rs"));
+    }
     pub use exec::ExecSkelBuilder;
     pub use file::FileSkelBuilder;
     pub use file_compat::FileCompatSkelBuilder;
     pub use lsm::LsmSkelBuilder;
     pub use net::NetSkelBuilder;
+    pub use resources::ResourcesSkelBuilder;
+    pub use resources_compat::ResourcesCompatSkelBuilder;
 }
 
 pub use cgroup_link::{attach_cgroup_programs, detach_cgroup_programs, pinned_link_cgroups, Optional};
 pub use error::BpfError;
-pub use events::{Event, EventReader, ExecEvent, Header, NetEvent, OpenEvent, SocketEvent, StopEvent, ThrottledEvent};
+pub use events::{
+    Event, EventReader, ExecEvent, Header, LimitEvent, NetEvent, OpenEvent, SocketEvent, StopEvent, ThrottledEvent,
+};
 pub use node::{
     ensure_loaded, file_enforcement, is_loaded, unwatch_syscalls, watch_syscalls, LoadOutcome, OPEN_MONITOR_ENV,
 };
 pub use paths::{PinLayout, ABI};
-pub use policy_maps::{monotonic_ns, CgroupStats, FileId, PolicyMaps};
+pub use policy_maps::{monotonic_ns, CgroupStats, FileId, FunctionStart, PolicyMaps};
+pub use usage::Usage;

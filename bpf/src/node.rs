@@ -20,7 +20,10 @@ use libbpf_rs::{MapCore, Object, OpenObject};
 use crate::cgroup_link::CGROUP_PROGRAMS;
 use crate::error::BpfError;
 use crate::paths::PinLayout;
-use crate::skel::{ExecSkelBuilder, FileCompatSkelBuilder, FileSkelBuilder, LsmSkelBuilder, NetSkelBuilder};
+use crate::skel::{
+    ExecSkelBuilder, FileCompatSkelBuilder, FileSkelBuilder, LsmSkelBuilder, NetSkelBuilder,
+    ResourcesCompatSkelBuilder, ResourcesSkelBuilder,
+};
 
 /// `probe-read` selects the open monitor build for kernels before 6.2
 /// where it would load anyway; read at the node's first load.
@@ -63,11 +66,23 @@ pub(crate) const MAP_NAMES: &[&str] = &[
     "fng_inodes",
     "fng_stats",
     "fng_net",
+    "fng_usage",
+    "fng_procs",
+    "fng_node",
     "fng_events",
 ];
 
 /// Programs attached node-wide at load, their links pinned under `links/global/`.
-pub(crate) const GLOBAL_PROGRAMS: &[&str] = &["fng_exec", "fng_cgroup_mkdir", "fng_cgroup_rmdir"];
+pub(crate) const GLOBAL_PROGRAMS: &[&str] = &[
+    "fng_exec",
+    "fng_cgroup_mkdir",
+    "fng_cgroup_rmdir",
+    "fng_fork",
+    "fng_task_exit",
+    "fng_runtime",
+    "fng_rss",
+    "fng_tcp_state",
+];
 
 /// BPF-LSM programs, attached node-wide where the kernel runs them.
 pub(crate) const LSM_PROGRAMS: &[&str] = &["fng_lsm_file_open", "fng_lsm_bprm_check", "fng_lsm_socket_create"];
@@ -175,6 +190,23 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     load_reusing_maps(ExecSkelBuilder::default(), "exec", layout, |open| {
         set_rodata!(open, events_per_sec = rate)
     })?;
+
+    // Resource accounting. Where programs may signal another task (6.13 on),
+    // a limit that kills also ends the function's init process at once.
+    let signal_task = quietly(|| {
+        load_reusing_maps(ResourcesSkelBuilder::default(), "resources", layout, |open| {
+            set_rodata!(open, events_per_sec = rate)
+        })
+    });
+    if let Err(why) = signal_task {
+        log::debug!("resource programs that signal a function's init not used ({why}); loading the compatible build");
+        load_reusing_maps(
+            ResourcesCompatSkelBuilder::default(),
+            "resources (compatible)",
+            layout,
+            |open| set_rodata!(open, events_per_sec = rate),
+        )?;
+    }
 
     let lsm = load_lsm(layout, rate);
     if let Err(reason) = &lsm {

@@ -12,6 +12,7 @@ use crate::layout::{
     STATS_START_NS,
 };
 use crate::paths::PinLayout;
+use crate::usage::{usage_value, Usage};
 
 /// Handles on the pinned policy maps.
 pub struct PolicyMaps {
@@ -24,6 +25,18 @@ pub struct PolicyMaps {
     inodes: MapHandle,
     stats: MapHandle,
     net: MapHandle,
+    usage: MapHandle,
+    procs: MapHandle,
+    node: MapHandle,
+}
+
+/// What the hook knows of a function when it starts managing it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FunctionStart {
+    /// Host pid of the container's first process: a limit that kills ends it.
+    pub init_pid: u32,
+    /// Tasks already in the cgroup; the programs count from there.
+    pub tasks: u64,
 }
 
 /// A file by identity: the kernel's dev_t of its super block and its inode number.
@@ -54,6 +67,8 @@ pub struct CgroupStats {
     pub first_exec_ns: u64,
     /// Detection rules that fired.
     pub detections: u64,
+    /// The limit that terminated the function, if one did.
+    pub terminated_by: Option<&'static str>,
 }
 
 impl CgroupStats {
@@ -74,6 +89,10 @@ impl CgroupStats {
             start_ns: layout::u64_at(v, STATS_START_NS),
             first_exec_ns: layout::u64_at(v, 16),
             detections: layout::u64_at(v, 17),
+            terminated_by: match layout::u64_at(v, layout::STATS_TERMINATING) {
+                0 => None,
+                n => fnguard_policy::limits::LIMITS.get(n as usize - 1).map(|l| l.name),
+            },
         }
     }
 }
@@ -109,6 +128,9 @@ impl PolicyMaps {
             inodes: open("fng_inodes")?,
             stats: open("fng_stats")?,
             net: open("fng_net")?,
+            usage: open("fng_usage")?,
+            procs: open("fng_procs")?,
+            node: open("fng_node")?,
         })
     }
 
@@ -116,7 +138,13 @@ impl PolicyMaps {
     /// exists the programs treat the cgroup as unmanaged.
     /// `denied_files` are the files files.deny covers in the container's
     /// rootfs, so that other names for them are denied too.
-    pub fn install(&self, cgroup_id: u64, policy: &Policy, denied_files: &[FileId]) -> Result<(), BpfError> {
+    pub fn install(
+        &self,
+        cgroup_id: u64,
+        policy: &Policy,
+        denied_files: &[FileId],
+        start: FunctionStart,
+    ) -> Result<(), BpfError> {
         let mut flags = 0;
         if let Some(table) = &policy.egress_table {
             flags |= FLAG_EGRESS;
@@ -175,7 +203,20 @@ impl PolicyMaps {
         if policy.sockets.is_some() {
             flags |= layout::FLAG_SOCKETS;
         }
+        if policy.limits.limits_connections() {
+            flags |= layout::FLAG_CONNECTION_LIMITS;
+        }
+        if policy.mode == Mode::Enforce && policy.limits.paces_connections() {
+            flags |= layout::FLAG_PACED;
+        }
         let key = cgroup_id.to_ne_bytes();
+        self.usage
+            .update(
+                &key,
+                &usage_value(&policy.limits, start.init_pid, start.tasks),
+                MapFlags::ANY,
+            )
+            .map_err(BpfError::libbpf(format!("writing limits of cgroup {cgroup_id}")))?;
         let net = layout::net_policy_value(
             policy.bind.as_deref(),
             policy.dns.as_deref(),
@@ -263,10 +304,18 @@ impl PolicyMaps {
         Ok(value.map(|v| CgroupStats::decode(&v)))
     }
 
+    pub fn usage(&self, cgroup_id: u64) -> Result<Option<Usage>, BpfError> {
+        let value = self
+            .usage
+            .lookup(&cgroup_id.to_ne_bytes(), MapFlags::ANY)
+            .map_err(BpfError::libbpf(format!("reading resource use of cgroup {cgroup_id}")))?;
+        Ok(value.map(|v| Usage::decode(&v)))
+    }
+
     /// Every cgroup id that has an entry in any policy map.
     pub fn cgroups(&self) -> BTreeSet<u64> {
         let mut ids = BTreeSet::new();
-        for map in [&self.policy, &self.stats, &self.net] {
+        for map in [&self.policy, &self.stats, &self.net, &self.usage] {
             ids.extend(
                 map.keys()
                     .filter_map(|k| Some(u64::from_ne_bytes(k.as_slice().try_into().ok()?))),
@@ -318,11 +367,60 @@ impl PolicyMaps {
     /// finds any left.
     fn remove_cgroup_entries(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
         let key = cgroup_id.to_ne_bytes();
-        Ok(RemovedEntries {
+        let removed = RemovedEntries {
             policy: delete_if_present(&self.policy, &key)?,
             stats: delete_if_present(&self.stats, &key)?,
-            prefixes: usize::from(delete_if_present(&self.net, &key)?),
-        })
+            prefixes: usize::from(delete_if_present(&self.net, &key)?)
+                + usize::from(delete_if_present(&self.usage, &key)?)
+                + self.remove_processes(cgroup_id)?,
+        };
+        self.recount_terminating()?;
+        Ok(removed)
+    }
+
+    /// Memory entries of the function's processes that outlived it (a
+    /// process whose exit the programs did not see).
+    fn remove_processes(&self, cgroup_id: u64) -> Result<usize, BpfError> {
+        let owned: Vec<Vec<u8>> = self
+            .procs
+            .keys()
+            .filter(|k| {
+                let value = self.procs.lookup(k, MapFlags::ANY).ok().flatten();
+                value.and_then(|v| Some(u64::from_ne_bytes(v.get(..8)?.try_into().ok()?))) == Some(cgroup_id)
+            })
+            .collect();
+        let mut removed = 0;
+        for key in owned {
+            if delete_if_present(&self.procs, &key)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The node's count of functions being terminated, which makes every
+    /// system call exit look for them, back to the functions still there.
+    fn recount_terminating(&self) -> Result<(), BpfError> {
+        let zero = 0u32.to_ne_bytes();
+        let read = || -> Result<u64, BpfError> {
+            let value = self
+                .node
+                .lookup(&zero, MapFlags::ANY)
+                .map_err(BpfError::libbpf("reading the node state map"))?;
+            Ok(value.map_or(0, |v| layout::u64_at(&v, 0)))
+        };
+        if read()? == 0 {
+            return Ok(());
+        }
+        let terminating = self
+            .stats
+            .keys()
+            .filter_map(|k| self.stats.lookup(&k, MapFlags::ANY).ok().flatten())
+            .filter(|v| v.len() >= layout::STATS_SIZE && layout::u64_at(v, layout::STATS_TERMINATING) != 0)
+            .count() as u64;
+        self.node
+            .update(&zero, &terminating.to_ne_bytes(), MapFlags::ANY)
+            .map_err(BpfError::libbpf("writing the node state map"))
     }
 
     /// Policy entries of child cgroups that name `cgroup_id` as their owner.

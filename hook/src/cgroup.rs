@@ -55,6 +55,16 @@ pub fn resolve(pid: i32) -> Result<ContainerCgroup, CgroupError> {
     resolve_in(pid, &mount, &membership)
 }
 
+/// Tasks (threads included) in a cgroup now, from its `cgroup.threads`;
+/// where that cannot be read, the threads of `pid`.
+pub fn live_tasks(dir: &Path, pid: i32) -> u64 {
+    let count_lines = |text: String| text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+    fs::read_to_string(dir.join("cgroup.threads"))
+        .map(count_lines)
+        .or_else(|_| fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count() as u64))
+        .unwrap_or(1)
+}
+
 /// Resolves against a given mount and `/proc/<pid>/cgroup` text.
 pub fn resolve_in(pid: i32, mount: &Cgroup2Mount, membership: &str) -> Result<ContainerCgroup, CgroupError> {
     let path = unified_path(membership).ok_or(CgroupError::NoUnifiedEntry { pid })?;

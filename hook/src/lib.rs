@@ -10,3 +10,4 @@ pub mod records;
 pub mod settings;
 pub mod state;
 pub mod teardown;
+pub mod usage_text;

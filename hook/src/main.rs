@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fnguard::commands::{doctor, events, gc, hook, install, rules, status};
+use fnguard::commands::{doctor, events, gc, hook, install, rules, status, top};
 use fnguard::settings::{Settings, DEFAULT_RUN_DIR};
 use fnguard_bpf::paths::DEFAULT_PIN_ROOT;
 
@@ -35,6 +35,19 @@ enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Live resource use per managed function: CPU, memory, tasks,
+    /// connections, bytes, denials.
+    Top {
+        /// One JSON snapshot, then exit.
+        #[arg(long)]
+        json: bool,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Refreshes before exiting; default: until interrupted.
+        #[arg(long)]
+        iterations: Option<u64>,
     },
     /// Remove pins, map entries and records of containers whose cgroup is gone.
     Gc,
@@ -111,6 +124,16 @@ fn main() -> ExitCode {
             result
         }
         Command::Status { json } => status::run(&settings, json),
+        Command::Top {
+            json,
+            interval,
+            iterations,
+        } => top::run(
+            &settings,
+            json,
+            std::time::Duration::from_secs_f64(interval.max(0.1)),
+            iterations,
+        ),
         Command::Gc => gc::run(&settings),
         Command::Doctor => doctor::run(&settings),
         Command::Rules { json } => rules::run(json),

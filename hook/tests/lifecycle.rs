@@ -171,7 +171,7 @@ fn gc_cleans_up_after_a_poststop_that_never_ran() {
     assert_eq!(run.outcome(&format!("tcp=127.0.0.3:{port}")), "EPERM");
     let left = node.leftovers();
     assert_eq!(left.records.len(), 1, "{left:?}");
-    assert_eq!(left.link_pins.len(), 4, "{left:?}");
+    assert_eq!(left.link_pins.len(), 6, "{left:?}");
     assert!(left.map_entries >= 3, "{left:?}");
     let status = node.status();
     assert_eq!(status[0]["cgroup_alive"], false);
@@ -180,8 +180,8 @@ fn gc_cleans_up_after_a_poststop_that_never_ran() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(report.contains("removed container orphan"), "{report}");
-    // Its policy, counters, egress prefix and the detection paths of its rules.
-    let entries = format!("4 links, {} map entries, 1 record", left.map_entries);
+    // Its policy, counters, resource use, egress prefix and the detection paths of its rules.
+    let entries = format!("6 links, {} map entries, 1 record", left.map_entries);
     assert!(report.contains(&entries), "{report} lacks {entries}");
     assert!(node.leftovers().is_empty(), "{:?}", node.leftovers());
     // A second gc finds nothing.

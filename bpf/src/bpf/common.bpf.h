@@ -6,10 +6,18 @@
 #include "maps.h"
 
 #define FNG_SEC_NS 1000000000ULL
+#define FNG_IPPROTO_TCP 6
+#define FNG_IPPROTO_UDP 17
 
 /* Events a cgroup may send per second; more are counted and reported as
  * one throttle event per window. */
 const volatile __u64 events_per_sec = 20000;
+
+/* Stops the current process before it returns to user space. */
+static __always_inline void kill_current(void)
+{
+	bpf_send_signal(9 /* SIGKILL */);
+}
 
 /* Policy of the current task's cgroup; *cgid is set to its container's
  * cgroup id. One lookup: child cgroups get their own entry when created. */

@@ -15,6 +15,8 @@
 #define FNG_F_DNS 256	    /* a resolver allow list is set: other DNS traffic is denied */
 #define FNG_F_SOCKETS 512   /* a socket family allow list is set (fng_net_policy.sockets) */
 #define FNG_F_INGRESS 1024  /* an ingress allow list is set: other inbound connections are dropped */
+#define FNG_F_CONNECTION_LIMITS 2048 /* limits.connections or limits.connections-per-sec is set */
+#define FNG_F_PACED 4096    /* limits.egress-rate throttles: TCP connections are paced at it (enforce mode) */
 
 /* Keyed by cgroup id: the container's own cgroup, and any cgroup created
  * below it later (an alias with the same owner). */
@@ -80,6 +82,7 @@ struct fng_cg_stats {
 	__u64 window_throttled;	/* throttled in the current window, reported at its end */
 	__u64 first_exec_ns;	/* the function's first exec; opens before it are the runtime's */
 	__u64 detections;	/* detection rules that fired */
+	__u64 terminating;	/* 1 + the limit (enum fng_limit) that terminates the function; 0: none */
 };
 
 enum fng_event_kind {
@@ -92,6 +95,7 @@ enum fng_event_kind {
 	FNG_EV_NET_BIND = 7,
 	FNG_EV_SOCKET = 8,
 	FNG_EV_NET_INGRESS = 9,
+	FNG_EV_LIMIT = 10,
 };
 
 enum fng_verdict {
@@ -108,7 +112,7 @@ enum fng_mechanism {
 	FNG_MECH_SIGKILL = 2,	/* bpf_send_signal(SIGKILL) before user space ran */
 	FNG_MECH_LSM = 3,	/* BPF-LSM returned -EPERM */
 	FNG_MECH_SOCK_CREATE = 4, /* cgroup sock_create program refused the socket (EPERM) */
-	FNG_MECH_SKB_DROP = 5,	  /* cgroup_skb ingress program dropped the packet */
+	FNG_MECH_SKB_DROP = 5,	  /* cgroup_skb program dropped the packet */
 };
 
 /* Which part of the policy decided. */
@@ -139,12 +143,6 @@ struct fng_event_header {
 	__u8 mechanism; /* enum fng_mechanism */
 	__u8 rule;	/* enum fng_rule */
 	__u8 pad;
-};
-
-/* Sent when a managed cgroup is removed: the container's totals. */
-struct fng_cgroup_gone_event {
-	struct fng_event_header hdr;
-	struct fng_cg_stats stats;
 };
 
 /* A detection rule fired: the rule and its evidence. */

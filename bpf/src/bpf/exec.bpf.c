@@ -62,6 +62,7 @@ int BPF_PROG(fng_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 	__u64 cgid = BPF_CORE_READ(cgrp, kn, id);
 	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &cgid);
 	struct fng_cg_stats *stats;
+	struct fng_usage *usage;
 	struct fng_cgroup_gone_event *event;
 
 	if (policy && policy->owner != cgid) {
@@ -71,6 +72,7 @@ int BPF_PROG(fng_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
 	if (!stats)
 		return 0;
+	usage = bpf_map_lookup_elem(&fng_usage, &cgid);
 	event = bpf_ringbuf_reserve(&fng_events, sizeof(*event), 0);
 	if (!event) {
 		__sync_fetch_and_add(&stats->events_dropped, 1);
@@ -78,6 +80,10 @@ int BPF_PROG(fng_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 	}
 	fill_header(&event->hdr, FNG_EV_CGROUP_GONE, cgid, 0);
 	__builtin_memcpy(&event->stats, stats, sizeof(event->stats));
+	if (usage)
+		__builtin_memcpy(&event->usage, usage, sizeof(event->usage));
+	else
+		__builtin_memset(&event->usage, 0, sizeof(event->usage));
 	bpf_ringbuf_submit(event, 0);
 	return 0;
 }

@@ -5,10 +5,12 @@
 
 #include "net.h"
 #include "files.h"
+#include "usage.h"
 
 #define FNG_MAX_CGROUPS 16384
 #define FNG_MAX_PREFIXES 262144
 #define FNG_MAX_PATH_RULES 262144 /* about 44 per function are detection paths */
+#define FNG_MAX_PROCS 65536
 #define FNG_SCRATCH_SIZE (4 * FNG_PATH_MAX)
 
 /* cgroup id -> policy flags. Written by the hook at createRuntime, deleted at
@@ -93,6 +95,37 @@ struct {
 	__type(key, __u64);
 	__type(value, struct fng_cg_stats);
 } fng_stats SEC(".maps");
+
+/* cgroup id -> resource limits and use; see struct fng_usage. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FNG_MAX_CGROUPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct fng_usage);
+} fng_usage SEC(".maps");
+
+/* tgid -> resident memory of a process of a managed function, so that the
+ * function's total follows each process's changes. Deleted at its exit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FNG_MAX_PROCS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct fng_proc_rss);
+} fng_procs SEC(".maps");
+
+/* Node-wide state, one entry. */
+struct fng_node {
+	__u64 terminating; /* functions being terminated: their tasks die at their next system call */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fng_node);
+} fng_node SEC(".maps");
 
 /* Events for `fnguard events`, one ring for the node. */
 struct {

@@ -7,11 +7,9 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_core_read.h>
 #include "sockets.bpf.h"
+#include "limits.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-#define FNG_IPPROTO_TCP 6
-#define FNG_IPPROTO_UDP 17
 
 /* True when one of the prefix's port rules admits port and protocol. */
 static __always_inline int rules_admit(const struct fng_egress_value *value, __u16 port, __u8 proto_bit)
@@ -183,6 +181,51 @@ static __always_inline void count(struct fng_cg_stats *stats, __u8 op, __u8 verd
 	}
 }
 
+/* connections and connections-per-sec, at an outbound TCP connect.
+ * Returns 0 to refuse it (EPERM). */
+static __always_inline int admit_connection(const struct fng_cg_policy *policy, __u64 cgid)
+{
+	struct fng_usage *usage = usage_of(cgid);
+	__u64 limit, recent;
+	__s64 open;
+	int admit = 1;
+
+	if (!usage)
+		return 1;
+	limit = usage->limit[FNG_LIMIT_CONNECTIONS];
+	open = usage->connections;
+	if (limit && open >= (__s64)limit &&
+	    over_limit(usage, policy, cgid, FNG_LIMIT_CONNECTIONS, open + 1, 1, FNG_MECH_SOCK_ADDR) != FNG_ACT_ALERT)
+		admit = 0;
+	limit = usage->limit[FNG_LIMIT_CONNECTIONS_PER_SEC];
+	if (limit) {
+		recent = count_in_window(&usage->connect_window_ns, &usage->connect_window_count, 1);
+		if (recent > limit && over_limit(usage, policy, cgid, FNG_LIMIT_CONNECTIONS_PER_SEC, recent, 1,
+						 FNG_MECH_SOCK_ADDR) != FNG_ACT_ALERT)
+			admit = 0;
+	}
+	if (!admit)
+		__sync_fetch_and_add(&usage->connects_refused, 1);
+	return admit;
+}
+
+#define FNG_SOL_SOCKET 1
+#define FNG_SO_MAX_PACING_RATE 47
+
+/* egress-rate that throttles: the connection is paced at the function's
+ * rate by TCP itself, which holds one connection to it smoothly; the
+ * egress program's bucket still caps all traffic together (drops). */
+static __always_inline void pace_connection(struct bpf_sock_addr *ctx, __u64 cgid)
+{
+	struct fng_usage *usage = usage_of(cgid);
+	__u32 rate; /* the kernel takes an int here; ~0U means unpaced */
+
+	if (!usage || usage->action[FNG_LIMIT_EGRESS_RATE] == FNG_ACT_ALERT || !usage->limit[FNG_LIMIT_EGRESS_RATE])
+		return;
+	rate = usage->limit[FNG_LIMIT_EGRESS_RATE] >= 0xffffffffULL ? 0xfffffffe : usage->limit[FNG_LIMIT_EGRESS_RATE];
+	bpf_setsockopt(ctx, FNG_SOL_SOCKET, FNG_SO_MAX_PACING_RATE, &rate, sizeof(rate));
+}
+
 /* Decides one egress attempt: 1 lets it through, 0 fails it with EPERM. */
 static __always_inline int judge_egress(struct bpf_sock_addr *ctx, __u8 op, int is_v6)
 {
@@ -230,6 +273,12 @@ static __always_inline int judge_egress(struct bpf_sock_addr *ctx, __u8 op, int 
 	}
 
 	verdict = allowed ? FNG_ALLOWED : (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
+	if (op == FNG_OP_CONNECT && protocol == FNG_IPPROTO_TCP && (policy->flags & FNG_F_CONNECTION_LIMITS) &&
+	    verdict != FNG_DENIED && !admit_connection(policy, cgid))
+		return 0;
+	if (op == FNG_OP_CONNECT && protocol == FNG_IPPROTO_TCP && (policy->flags & FNG_F_PACED) &&
+	    verdict == FNG_ALLOWED)
+		pace_connection(ctx, cgid);
 	stats = bpf_map_lookup_elem(&fng_stats, &cgid);
 	count(stats, op, verdict);
 	if (verdict != FNG_ALLOWED) {
@@ -342,71 +391,200 @@ int fng_sock_create(struct bpf_sock *ctx)
 /* Replies to the function's own requests arrive on ephemeral ports (32768
  * and up by default); servers listen below. */
 #define FNG_FIRST_EPHEMERAL_PORT 32768
+/* egress-rate: the bucket holds a tenth of a second at the rate, and at
+ * least two of the largest packets (loopback and GSO send up to 64 KiB). */
+#define FNG_RATE_MIN_BURST (2 * 65536)
+#define FNG_US_NS 1000ULL
 
-/* Inbound connections (TCP SYN) and datagrams to server ports of a function
- * with an ingress list: from a peer the list does not admit for that local
- * port they are dropped. Everything else passes. */
+/* What the byte accounting and the ingress list need of a packet. */
+struct fng_packet {
+	struct fng_end src, dst;
+	__u32 payload; /* transport payload bytes (IP payload for other protocols) */
+	__u8 l4proto;
+	__u8 is_v6;
+	__u8 tcp_flags;
+};
+
+/* Reads a packet's IP and transport headers. Returns 0 for anything but
+ * IPv4 and IPv6 (and for headers it cannot read). IPv6 extension headers
+ * are not followed: such a packet's payload includes them. */
+static __always_inline int parse_packet(struct __sk_buff *skb, struct fng_packet *p)
+{
+	__u32 l4, headers;
+
+	if (skb->protocol == bpf_htons(FNG_ETH_P_IP)) {
+		__u8 head[20];
+
+		if (bpf_skb_load_bytes(skb, 0, head, sizeof(head)))
+			return 0;
+		p->l4proto = head[9];
+		l4 = (head[0] & 0xf) * 4;
+		__builtin_memcpy(&p->src.addr[0], &head[12], 4);
+		__builtin_memcpy(&p->dst.addr[0], &head[16], 4);
+	} else if (skb->protocol == bpf_htons(FNG_ETH_P_IPV6)) {
+		__u8 head[40];
+
+		if (bpf_skb_load_bytes(skb, 0, head, sizeof(head)))
+			return 0;
+		p->is_v6 = 1;
+		p->l4proto = head[6];
+		l4 = 40;
+		__builtin_memcpy(p->src.addr, &head[8], 16);
+		__builtin_memcpy(p->dst.addr, &head[24], 16);
+	} else {
+		return 0;
+	}
+	headers = l4;
+	if (p->l4proto == FNG_IPPROTO_TCP) {
+		__u8 tcp[14];
+
+		if (bpf_skb_load_bytes(skb, l4 & 0xff, tcp, sizeof(tcp)))
+			return 0;
+		p->src.port = (__u16)tcp[0] << 8 | tcp[1];
+		p->dst.port = (__u16)tcp[2] << 8 | tcp[3];
+		p->tcp_flags = tcp[13];
+		headers += (tcp[12] >> 4) * 4;
+	} else if (p->l4proto == FNG_IPPROTO_UDP) {
+		__u8 udp[4];
+
+		if (bpf_skb_load_bytes(skb, l4 & 0xff, udp, sizeof(udp)))
+			return 0;
+		p->src.port = (__u16)udp[0] << 8 | udp[1];
+		p->dst.port = (__u16)udp[2] << 8 | udp[3];
+		headers += 8;
+	}
+	p->payload = skb->len > headers ? skb->len - headers : 0;
+	return 1;
+}
+
+/* The ingress list: inbound connections (TCP SYN) and datagrams to server
+ * ports from a peer the list does not admit for that local port are
+ * dropped. Returns 0 to drop. */
+static __always_inline int admit_inbound(const struct fng_cg_policy *policy, __u64 cgid, const struct fng_packet *p)
+{
+	__u8 proto_bit, verdict;
+	int allowed;
+
+	if (p->l4proto == FNG_IPPROTO_TCP) {
+		if ((p->tcp_flags & (FNG_TCP_SYN | FNG_TCP_ACK)) != FNG_TCP_SYN)
+			return 1;
+		proto_bit = FNG_PROTO_TCP;
+	} else if (p->l4proto == FNG_IPPROTO_UDP) {
+		if (p->dst.port >= FNG_FIRST_EPHEMERAL_PORT)
+			return 1;
+		proto_bit = FNG_PROTO_UDP;
+	} else {
+		return 1;
+	}
+	if (!p->is_v6)
+		allowed = v4_listed(&fng_ingress_v4, cgid, p->src.addr[0], p->dst.port, proto_bit);
+	else
+		allowed = v6_listed(&fng_ingress_v6, cgid, p->src.addr, p->dst.port, proto_bit);
+	if (allowed)
+		return 1;
+	verdict = (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
+	emit_ingress_event(bpf_map_lookup_elem(&fng_stats, &cgid), cgid, verdict, p->l4proto, p->is_v6 ? 6 : 4,
+			   &p->src, &p->dst);
+	return verdict != FNG_DENIED;
+}
+
+/* Packets into a function: judged by its ingress list, if it has one, then
+ * counted against ingress-bytes. Replies and data of established
+ * connections are never judged by the list. */
 SEC("cgroup_skb/ingress")
 int fng_ingress(struct __sk_buff *skb)
 {
 	__u64 cgid = bpf_skb_cgroup_id(skb);
 	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &cgid);
-	struct fng_end peer = {}, local = {};
-	__u32 l4;
-	__u8 l4proto, proto_bit, verdict, tcp_flags = 0;
-	__u16 ports[2];
-	int is_v6, allowed;
+	struct fng_packet p = {};
+	struct fng_usage *usage;
+	__u64 limit, total;
 
-	if (!policy || !(policy->flags & FNG_F_INGRESS))
+	if (!policy || !parse_packet(skb, &p))
 		return 1;
 	cgid = policy->owner;
-	is_v6 = skb->protocol == bpf_htons(FNG_ETH_P_IPV6);
-	if (skb->protocol == bpf_htons(FNG_ETH_P_IP)) {
-		__u8 head[20];
-
-		if (bpf_skb_load_bytes(skb, 0, head, sizeof(head)))
-			return 1;
-		l4proto = head[9];
-		l4 = (head[0] & 0xf) * 4;
-		__builtin_memcpy(&peer.addr[0], &head[12], 4);
-		__builtin_memcpy(&local.addr[0], &head[16], 4);
-	} else if (is_v6) {
-		__u8 head[40];
-
-		if (bpf_skb_load_bytes(skb, 0, head, sizeof(head)))
-			return 1;
-		/* Extension headers are not followed: such packets pass. */
-		l4proto = head[6];
-		l4 = 40;
-		__builtin_memcpy(peer.addr, &head[8], 16);
-		__builtin_memcpy(local.addr, &head[24], 16);
-	} else {
+	if ((policy->flags & FNG_F_INGRESS) && !admit_inbound(policy, cgid, &p))
+		return 0;
+	usage = usage_of(cgid);
+	if (!usage || !p.payload)
 		return 1;
+	limit = usage->limit[FNG_LIMIT_INGRESS_BYTES];
+	total = usage->rx_bytes + p.payload;
+	if (limit && total > limit &&
+	    over_limit(usage, policy, cgid, FNG_LIMIT_INGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) != FNG_ACT_ALERT) {
+		__sync_fetch_and_add(&usage->rx_dropped, p.payload);
+		return 0;
 	}
-	if (l4proto != FNG_IPPROTO_TCP && l4proto != FNG_IPPROTO_UDP)
-		return 1;
-	if (bpf_skb_load_bytes(skb, l4 & 0xff, ports, sizeof(ports)))
-		return 1;
-	if (l4proto == FNG_IPPROTO_TCP) {
-		if (bpf_skb_load_bytes(skb, (l4 & 0xff) + 13, &tcp_flags, 1) ||
-		    (tcp_flags & (FNG_TCP_SYN | FNG_TCP_ACK)) != FNG_TCP_SYN)
-			return 1;
-		proto_bit = FNG_PROTO_TCP;
+	__sync_fetch_and_add(&usage->rx_bytes, p.payload);
+	__sync_fetch_and_add(&usage->rx_packets, 1);
+	return 1;
+}
+
+/* Takes a packet's bytes from the egress-rate bucket; 0 when they are not
+ * there. Concurrent packets may both see the same tokens: the rate holds
+ * to within a packet per CPU. */
+static __always_inline int take_rate_tokens(struct fng_usage *usage, __u64 rate, __u32 bytes)
+{
+	__u64 now = bpf_ktime_get_ns(), burst = rate / 10, elapsed_us;
+	__s64 tokens = usage->rate_tokens;
+
+	if (burst < FNG_RATE_MIN_BURST)
+		burst = FNG_RATE_MIN_BURST;
+	/* Refilled in whole microseconds, so that rate * time cannot overflow. */
+	elapsed_us = (now - usage->rate_refill_ns) / FNG_US_NS;
+	if (!usage->rate_refill_ns || elapsed_us >= 1000000) {
+		tokens = burst;
+		usage->rate_refill_ns = now;
 	} else {
-		if (bpf_ntohs(ports[1]) >= FNG_FIRST_EPHEMERAL_PORT)
-			return 1;
-		proto_bit = FNG_PROTO_UDP;
+		tokens += elapsed_us * rate / 1000000;
+		if (tokens > (__s64)burst)
+			tokens = burst;
+		usage->rate_refill_ns += elapsed_us * FNG_US_NS;
 	}
-	peer.port = bpf_ntohs(ports[0]);
-	local.port = bpf_ntohs(ports[1]);
-	if (!is_v6)
-		allowed = v4_listed(&fng_ingress_v4, cgid, peer.addr[0], local.port, proto_bit);
-	else
-		allowed = v6_listed(&fng_ingress_v6, cgid, peer.addr, local.port, proto_bit);
-	if (allowed)
+	if (tokens < bytes) {
+		usage->rate_tokens = tokens;
+		return 0;
+	}
+	usage->rate_tokens = tokens - bytes;
+	return 1;
+}
+
+/* cgroup_skb egress return values: 2 drops the packet and tells TCP to
+ * slow down (congestion notification) instead of waiting for a timeout. */
+#define FNG_SKB_DROP_CN 2
+
+/* Packets out of a function: counted, and held to egress-bytes and
+ * egress-rate. Packets without payload (handshakes, ACKs) always pass, so
+ * connections still close. */
+SEC("cgroup_skb/egress")
+int fng_egress(struct __sk_buff *skb)
+{
+	__u64 cgid = bpf_skb_cgroup_id(skb);
+	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &cgid);
+	struct fng_packet p = {};
+	struct fng_usage *usage;
+	__u64 limit, total;
+
+	if (!policy)
 		return 1;
-	verdict = (policy->flags & FNG_F_AUDIT) ? FNG_AUDITED : FNG_DENIED;
-	emit_ingress_event(bpf_map_lookup_elem(&fng_stats, &cgid), cgid, verdict, l4proto, is_v6 ? 6 : 4, &peer,
-			   &local);
-	return verdict != FNG_DENIED;
+	cgid = policy->owner;
+	usage = usage_of(cgid);
+	if (!usage || !parse_packet(skb, &p) || !p.payload)
+		return 1;
+	limit = usage->limit[FNG_LIMIT_EGRESS_BYTES];
+	total = usage->tx_bytes + p.payload;
+	if (limit && total > limit &&
+	    over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) != FNG_ACT_ALERT) {
+		__sync_fetch_and_add(&usage->tx_dropped, p.payload);
+		return 0;
+	}
+	limit = usage->limit[FNG_LIMIT_EGRESS_RATE];
+	if (limit && !take_rate_tokens(usage, limit, p.payload) &&
+	    over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_RATE, limit, 0, FNG_MECH_SKB_DROP) != FNG_ACT_ALERT) {
+		__sync_fetch_and_add(&usage->tx_dropped, p.payload);
+		return FNG_SKB_DROP_CN;
+	}
+	__sync_fetch_and_add(&usage->tx_bytes, p.payload);
+	__sync_fetch_and_add(&usage->tx_packets, 1);
+	return 1;
 }

@@ -178,10 +178,4 @@ static __always_inline struct file *fd_file(long fd)
 	return file;
 }
 
-/* Stops the current process before it returns to user space. */
-static __always_inline void kill_current(void)
-{
-	bpf_send_signal(9 /* SIGKILL */);
-}
-
 #endif

@@ -154,7 +154,7 @@ fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> S
             e.fd
         ),
         Event::Stop(e) => format!(
-            "container.stop after {} ms: {} execs, {} opens, {} connects ({} denied), {} exec and {} open violations, {} detections, {} events throttled, {} dropped",
+            "container.stop after {} ms: {} execs, {} opens, {} connects ({} denied), {} exec and {} open violations, {} detections, {} events throttled, {} dropped; {}{}",
             e.lifetime_ms,
             e.totals.execs,
             e.totals.opens,
@@ -164,9 +164,21 @@ fn describe(event: &Event, container: Option<&str>, function: Option<&str>) -> S
             e.totals.open_violations,
             e.totals.detections,
             e.totals.events_throttled,
-            e.totals.events_dropped
+            e.totals.events_dropped,
+            crate::usage_text::describe_usage(&e.usage),
+            e.totals
+                .terminated_by
+                .map(|l| format!("; terminated by limits.{l}"))
+                .unwrap_or_default()
         ),
         Event::Throttled(e) => format!("events.throttled {} events in {} ms", e.throttled, e.window_ms),
+        Event::Limit(e) => format!(
+            "limit {} ({}): {} past {}",
+            e.limit,
+            e.action,
+            crate::usage_text::amount(e.limit, e.observed),
+            crate::usage_text::amount(e.limit, e.value)
+        ),
         Event::Socket(e) => format!("net.socket {} {} protocol {}", e.family, e.socket_type, e.protocol),
         Event::Detection(e) => {
             let mut line = format!(

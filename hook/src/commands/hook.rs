@@ -10,7 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use fnguard_bpf::{attach_cgroup_programs, ensure_loaded, watch_syscalls, LoadOutcome, Optional, PolicyMaps, ABI};
+use fnguard_bpf::{
+    attach_cgroup_programs, ensure_loaded, watch_syscalls, FunctionStart, LoadOutcome, Optional, PolicyMaps, ABI,
+};
 use fnguard_policy::Policy;
 
 use crate::bundle::{read_annotations, read_root_path};
@@ -117,12 +119,15 @@ fn create(settings: &Settings, state: &HookState) -> Result<()> {
             .unwrap_or(0),
     };
     let applied = (|| -> Result<()> {
-        maps.install(cgroup.id, &policy, &record.denied_files)
+        let start = FunctionStart {
+            init_pid: pid as u32,
+            tasks: cgroup::live_tasks(&cgroup.dir, pid),
+        };
+        maps.install(cgroup.id, &policy, &record.denied_files, start)
             .with_context(|| format!("writing the policy of container {}", state.id))?;
         let optional: Vec<Optional> = [
             (policy.bind.is_some(), Optional::Bind),
             (policy.sockets.is_some(), Optional::Sockets),
-            (policy.ingress.is_some(), Optional::Ingress),
         ]
         .into_iter()
         .filter_map(|(needed, program)| needed.then_some(program))

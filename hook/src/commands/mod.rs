@@ -5,3 +5,4 @@ pub mod hook;
 pub mod install;
 pub mod rules;
 pub mod status;
+pub mod top;

@@ -35,8 +35,11 @@
 //!   touch=PATH        create a file (tell the test we got here)
 //!   wait=PATH         wait up to 30 s for a file to exist
 //!   sleep=MS          sleep
+//!   fork-bomb, spawn, burn-cpu, alloc, hold-tcp, send-tcp, stream-tcp,
+//!   cpu-used          resource use up to a limit (resources.rs)
 
 mod attacks;
+mod resources;
 
 use std::ffi::CString;
 use std::fs::File;
@@ -300,7 +303,8 @@ fn run_step(step: &str) -> io::Result<()> {
             sleep(Duration::from_millis(ms));
             Ok(())
         }
-        _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "unknown step")),
+        _ => resources::run(verb, arg)
+            .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::InvalidInput, "unknown step"))),
     }
 }
 
@@ -438,6 +442,7 @@ fn errno_name(error: &io::Error) -> String {
         Some(99) => "EADDRNOTAVAIL",
         Some(2) => "ENOENT",
         Some(40) => "ELOOP",
+        Some(11) => "EAGAIN",
         Some(code) => return format!("errno-{code}"),
         None => return format!("error({})", error.kind()),
     };

@@ -203,6 +203,10 @@ impl Node {
                 "fng_paths",
                 "fng_stats",
                 "fng_net",
+                "fng_ingress_v4",
+                "fng_ingress_v6",
+                "fng_usage",
+                "fng_procs",
             ] {
                 let path = abi.join("maps").join(map);
                 if path.exists() {
