@@ -4,7 +4,8 @@
 # Boots an initramfs holding busybox, fnguard and the test payload; inside,
 # a function in a managed cgroup opens a denied file and execs a denied
 # binary; both must fail with EPERM (not a kill), reported as bpf-lsm. A
-# third is killed at its memory limit (that kernel's memory counters).
+# third is killed at its memory limit (that kernel's memory counters), a
+# fourth at its CPU limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,6 +56,11 @@ cat > "$root/bundle-limits/config.json" <<'JSON'
 {"ociVersion": "1.0.2", "root": {"path": "/"},
  "annotations": {"fnguard.io/limits.memory": "32Mi"}}
 JSON
+mkdir -p "$root/bundle-cpu"
+cat > "$root/bundle-cpu/config.json" <<'JSON'
+{"ociVersion": "1.0.2", "root": {"path": "/"},
+ "annotations": {"fnguard.io/limits.cpu-ms": "300"}}
+JSON
 cat > "$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -85,6 +91,8 @@ start audit /bundle-audit cat=/etc/secret attack=keyring attack=secret-read
 audit=$pid
 start limits /bundle-limits alloc=256
 limits=$pid
+start cpu /bundle-cpu burn-cpu=3000
+cpu=$pid
 /fnguard status | sed 's/^/vmtest: status: /'
 /fnguard doctor | sed 's/^/vmtest: doctor: /'
 ls /sys/fs/bpf/fnguard/*/links/global | sed 's/^/vmtest: global-link: /'
@@ -94,6 +102,9 @@ echo "vmtest: fn-exit=$?"
 wait $audit
 wait $limits
 echo "vmtest: limits-exit=$?"
+wait $cpu
+echo "vmtest: cpu-exit=$?"
+sed 's/^/vmtest: cpu-fn: /' /tmp/cpu.out | tail -2
 sed 's/^/vmtest: fn: /' /tmp/vm.out
 sed 's/^/vmtest: audit-fn: /' /tmp/audit.out
 [ -e /tmp/tool-ran ] && echo "vmtest: the denied binary ran"
@@ -135,9 +146,10 @@ fi
 check "audit mode lets the open through" 'vmtest: audit-fn: cat=/etc/secret ok'
 check "audit mode reports it" '"container":"audit".*"verdict":"audited","mechanism":"none","rule":"files.deny","path":"/etc/secret"'
 check "a memory limit kills on 6.1 (memory counters before per-CPU counting)" 'vmtest: limits-exit=137'
+check "a CPU limit kills on 6.1 (perf cpu-clock sampling, task storage)" 'vmtest: cpu-exit=137'
 check "the memory limit was reported" '"container":"limits".*"kind":"limit".*"verdict":"denied","mechanism":"sigkill","rule":"memory".*"action":"kill","value":33554432'
 if grep -q 'vmtest: fn: VM-SECRET-CONTENT' "$log" || grep -q 'the denied binary ran' "$log"; then
   echo "FAIL - a denied file or binary was used"; failed=$((failed + 1))
 fi
-echo "vmtest: $((18 - failed)) passed, $failed failed"
+echo "vmtest: $((19 - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

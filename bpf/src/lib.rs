@@ -51,7 +51,8 @@ pub use events::{
     Event, EventReader, ExecEvent, Header, LimitEvent, NetEvent, OpenEvent, SocketEvent, StopEvent, ThrottledEvent,
 };
 pub use node::{
-    ensure_loaded, file_enforcement, is_loaded, unwatch_syscalls, watch_syscalls, LoadOutcome, OPEN_MONITOR_ENV,
+    ensure_loaded, file_enforcement, is_loaded, kernel_signals_other_tasks, unwatch_syscalls, watch_syscalls,
+    LoadOutcome, OPEN_MONITOR_ENV,
 };
 pub use paths::{PinLayout, ABI};
 pub use policy_maps::{monotonic_ns, CgroupStats, FileId, FunctionStart, PolicyMaps};

@@ -79,10 +79,26 @@ pub(crate) const GLOBAL_PROGRAMS: &[&str] = &[
     "fng_cgroup_rmdir",
     "fng_fork",
     "fng_task_exit",
-    "fng_runtime",
     "fng_rss",
     "fng_tcp_state",
 ];
+
+/// Programs of the resources object, for undoing a build that failed half way.
+const RESOURCE_PROGRAMS: &[&str] = &[
+    "fng_fork",
+    "fng_task_exit",
+    "fng_rss",
+    "fng_tcp_state",
+    CPU_TICK_PROGRAM,
+];
+
+/// Samples the running task's CPU time on every CPU (one perf cpu-clock
+/// event per online CPU, links pinned as `fng_cpu_tick_cpu<N>`; bpffs
+/// refuses dots in names).
+pub(crate) const CPU_TICK_PROGRAM: &str = "fng_cpu_tick";
+/// CPU time between samples on a busy CPU.
+const CPU_TICK_PERIOD_NS: u64 = 10_000_000;
+const ONLINE_CPUS: &str = "/sys/devices/system/cpu/online";
 
 /// BPF-LSM programs, attached node-wide where the kernel runs them.
 pub(crate) const LSM_PROGRAMS: &[&str] = &["fng_lsm_file_open", "fng_lsm_bprm_check", "fng_lsm_socket_create"];
@@ -114,6 +130,10 @@ pub fn is_loaded(layout: &PinLayout) -> bool {
         && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
         && GLOBAL_PROGRAMS.iter().all(|p| attached(p))
         && layout.prog(SYSCALL_EXIT_PROGRAM).exists()
+        && layout
+            .global_links_dir()
+            .join(format!("{CPU_TICK_PROGRAM}_cpu0"))
+            .exists()
 }
 
 /// Makes sure system calls are watched (detection rules, and opens where
@@ -138,13 +158,18 @@ pub fn watch_syscalls(layout: &PinLayout) -> Result<(), BpfError> {
     }
     // SAFETY: rc is a fresh link fd that nothing else owns.
     let link = unsafe { OwnedFd::from_raw_fd(rc) };
-    let c_path = CString::new(link_path.as_os_str().as_bytes()).expect("paths have no NUL");
-    // SAFETY: the link fd is open and c_path a valid C string.
-    let rc = unsafe { libbpf_sys::bpf_obj_pin(link.as_raw_fd(), c_path.as_ptr()) };
+    pin_fd(&link, &link_path)
+}
+
+/// Pins a link (or any BPF object) fd at `path`.
+fn pin_fd(fd: &OwnedFd, path: &Path) -> Result<(), BpfError> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).expect("paths have no NUL");
+    // SAFETY: the fd is open and c_path a valid C string.
+    let rc = unsafe { libbpf_sys::bpf_obj_pin(fd.as_raw_fd(), c_path.as_ptr()) };
     if rc < 0 {
-        return Err(BpfError::io("pinning link", &link_path)(
-            std::io::Error::from_raw_os_error(-rc),
-        ));
+        return Err(BpfError::io("pinning link", path)(std::io::Error::from_raw_os_error(
+            -rc,
+        )));
     }
     Ok(())
 }
@@ -200,6 +225,7 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     });
     if let Err(why) = signal_task {
         log::debug!("resource programs that signal a function's init not used ({why}); loading the compatible build");
+        unpublish(layout, RESOURCE_PROGRAMS)?;
         load_reusing_maps(
             ResourcesCompatSkelBuilder::default(),
             "resources (compatible)",
@@ -242,6 +268,16 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     Ok(LoadOutcome::Loaded)
 }
 
+/// True when BPF programs may signal a task other than the current one
+/// (the bpf_send_signal_task kfunc, kernel 6.13 on): a limit that kills then
+/// ends the function's init process, and with it its pid namespace, at
+/// once. The resource programs are loaded in the build that uses it.
+pub fn kernel_signals_other_tasks() -> bool {
+    fs::read_to_string("/proc/kallsyms")
+        .map(|syms| syms.lines().any(|l| l.ends_with(" bpf_send_signal_task")))
+        .unwrap_or(false)
+}
+
 /// How file and exec violations are stopped on this node: `bpf-lsm` when
 /// the LSM programs are attached, else `sigkill`.
 pub fn file_enforcement(layout: &PinLayout) -> &'static str {
@@ -274,9 +310,8 @@ fn load_lsm(layout: &PinLayout, rate: u64) -> Result<(), String> {
     // libbpf's verifier dump out of the runtime's output unless debugging.
     let mut lsm = quietly(|| open.load()).map_err(|e| format!("the kernel refused the LSM programs: {e}"))?;
     publish(lsm.object_mut(), layout).map_err(|e| {
-        for prog in LSM_PROGRAMS {
-            let _ = fs::remove_file(layout.global_links_dir().join(prog));
-            let _ = fs::remove_file(layout.prog(prog));
+        if let Err(undo) = unpublish(layout, LSM_PROGRAMS) {
+            log::warn!("removing the LSM programs' pins after a failed attach: {undo}");
         }
         e.to_string()
     })
@@ -354,7 +389,102 @@ fn publish(object: &mut Object, layout: &PinLayout) -> Result<(), BpfError> {
     for name in GLOBAL_PROGRAMS.iter().chain(LSM_PROGRAMS) {
         attach_global(object, layout, name)?;
     }
+    if let Some(tick) = object.progs_mut().find(|p| p.name() == CPU_TICK_PROGRAM) {
+        attach_cpu_tick(&tick, layout)?;
+    }
     Ok(())
+}
+
+/// Removes the pins (programs and node-wide links) of these programs.
+fn unpublish(layout: &PinLayout, programs: &[&str]) -> Result<(), BpfError> {
+    let links = layout.global_links_dir();
+    let entries = fs::read_dir(&links).map_err(BpfError::io("reading link directory", &links))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if programs
+            .iter()
+            .any(|p| name == *p || name.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
+        {
+            fs::remove_file(entry.path()).map_err(BpfError::io("unpinning link", &entry.path()))?;
+        }
+    }
+    for prog in programs {
+        let path = layout.prog(prog);
+        if path.exists() {
+            fs::remove_file(&path).map_err(BpfError::io("unpinning program", &path))?;
+        }
+    }
+    Ok(())
+}
+
+/// Attaches the CPU sampling program to a cpu-clock perf event on each
+/// online CPU and pins the links (the events live as long as the links).
+/// CPUs brought online later are not sampled.
+fn attach_cpu_tick(prog: &libbpf_rs::ProgramMut<'_>, layout: &PinLayout) -> Result<(), BpfError> {
+    let online =
+        fs::read_to_string(ONLINE_CPUS).map_err(BpfError::io("reading online CPUs", Path::new(ONLINE_CPUS)))?;
+    for cpu in parse_cpu_list(&online) {
+        // SAFETY: perf_event_attr is plain data; zero is a valid start.
+        let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
+        attr.type_ = libbpf_sys::PERF_TYPE_SOFTWARE;
+        attr.config = u64::from(libbpf_sys::PERF_COUNT_SW_CPU_CLOCK);
+        attr.size = std::mem::size_of::<libbpf_sys::perf_event_attr>() as u32;
+        attr.__bindgen_anon_1.sample_period = CPU_TICK_PERIOD_NS;
+        // SAFETY: attr is a valid perf_event_attr; pid -1 with a cpu opens a per-CPU event.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_perf_event_open,
+                &attr as *const libbpf_sys::perf_event_attr,
+                -1,
+                cpu,
+                -1,
+                libbpf_sys::PERF_FLAG_FD_CLOEXEC as libc::c_ulong,
+            )
+        };
+        let link_path = layout.global_links_dir().join(format!("{CPU_TICK_PROGRAM}_cpu{cpu}"));
+        if fd < 0 {
+            return Err(BpfError::io(
+                "opening a cpu-clock perf event for CPU sampling",
+                &link_path,
+            )(std::io::Error::last_os_error()));
+        }
+        // SAFETY: fd was just returned by the kernel and nothing else owns it.
+        let event = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        // A BPF link of its own (libbpf may fall back to an ioctl, which cannot be pinned).
+        // SAFETY: both fds are open; opts may be NULL.
+        let rc = unsafe {
+            libbpf_sys::bpf_link_create(
+                prog.as_fd().as_raw_fd(),
+                event.as_raw_fd(),
+                libbpf_sys::BPF_PERF_EVENT,
+                std::ptr::null(),
+            )
+        };
+        if rc < 0 {
+            return Err(BpfError::io("attaching the CPU sampling program", &link_path)(
+                std::io::Error::from_raw_os_error(-rc),
+            ));
+        }
+        // SAFETY: rc is a fresh link fd that nothing else owns.
+        let link = unsafe { OwnedFd::from_raw_fd(rc) };
+        pin_fd(&link, &link_path)?;
+    }
+    Ok(())
+}
+
+/// CPUs in a kernel CPU list (`0-3,8,10-11`).
+fn parse_cpu_list(text: &str) -> Vec<i32> {
+    text.trim()
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .flat_map(|range| {
+            let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+            match (lo.trim().parse::<i32>(), hi.trim().parse::<i32>()) {
+                (Ok(lo), Ok(hi)) => (lo..=hi).collect(),
+                _ => Vec::new(),
+            }
+        })
+        .collect()
 }
 
 /// Attaches a program of the object node-wide, if it has it, and pins the link.
@@ -390,4 +520,17 @@ fn check_bpffs(dir: &Path) -> Result<(), BpfError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_cpu_list;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-1\n"), [0, 1]);
+        assert_eq!(parse_cpu_list("0,2-3,8"), [0, 2, 3, 8]);
+        assert_eq!(parse_cpu_list("0"), [0]);
+        assert!(parse_cpu_list("").is_empty());
+    }
 }

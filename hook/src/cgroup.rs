@@ -65,6 +65,16 @@ pub fn live_tasks(dir: &Path, pid: i32) -> u64 {
         .unwrap_or(1)
 }
 
+/// CPU time of a cgroup from its cgroup v2 `cpu.stat` (`usage_usec`, kept
+/// by the kernel for every cgroup, controller or not).
+pub fn cpu_usage_ns(dir: &Path) -> Option<u64> {
+    let stat = fs::read_to_string(dir.join("cpu.stat")).ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|us| us * 1000)
+}
+
 /// Resolves against a given mount and `/proc/<pid>/cgroup` text.
 pub fn resolve_in(pid: i32, mount: &Cgroup2Mount, membership: &str) -> Result<ContainerCgroup, CgroupError> {
     let path = unified_path(membership).ok_or(CgroupError::NoUnifiedEntry { pid })?;

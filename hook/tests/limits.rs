@@ -130,6 +130,45 @@ fn cpu_past_the_budget_is_killed_within_a_fifth_of_it() {
     assert_eq!(stop["totals"]["terminated_by"], "cpu-ms");
 }
 
+/// True when BPF programs may signal other tasks on this kernel (6.13 on).
+fn kernel_signals_other_tasks() -> bool {
+    std::fs::read_to_string("/proc/kallsyms")
+        .unwrap()
+        .lines()
+        .any(|l| l.ends_with(" bpf_send_signal_task"))
+}
+
+#[test]
+fn a_kill_ends_tasks_asleep_in_a_system_call_too() {
+    let node = node("limits-sleeper");
+    let follower = node.follow_events();
+    // A child burns the CPU budget while the container's first process
+    // sleeps in nanosleep, a call it would not return from for 30 s.
+    let run = node
+        .bundle("napper")
+        .annotation("fnguard.io/limits.cpu-ms", "300")
+        .steps(&["child=burn-cpu=5000", "sleep=30000"])
+        .build()
+        .run();
+    let events = follower.stop();
+    assert_eq!(run.code, Some(137), "{run:?}");
+    let limit = limit_event(&events, "napper");
+    assert_killed_by(limit, "cpu-ms");
+    let stop = stop_event(&events, "napper");
+    let gap_ms = (stop["ktime_ns"].as_u64().unwrap() - limit["ktime_ns"].as_u64().unwrap()) / 1_000_000;
+    if kernel_signals_other_tasks() {
+        // The init process is signalled at once and takes its pid namespace with it.
+        assert!(
+            node.helper_calls("fng_task_exit", "bpf_send_signal_task") > 0,
+            "the build that signals init was not loaded"
+        );
+        assert!(gap_ms < 10_000, "the sleeper outlived the kill by {gap_ms} ms");
+    } else {
+        // It dies as it returns from its sleep.
+        assert!(gap_ms >= 20_000, "{gap_ms} ms");
+    }
+}
+
 #[test]
 fn memory_past_the_limit_is_killed_and_an_alert_only_reports() {
     let node = node("limits-memory");
@@ -268,11 +307,20 @@ fn received(arrivals: &Mutex<Vec<(Instant, usize)>>) -> usize {
 }
 
 #[test]
-fn bytes_past_the_egress_total_are_dropped() {
-    let node = node("limits-egress-bytes");
+fn bytes_past_the_egress_and_ingress_totals_are_dropped() {
+    let node = node("limits-bytes");
     let (listener, port) = tcp_listener("127.0.0.1");
     let arrivals = counting_peer(listener, 0);
+    let (reply_listener, reply_port) = tcp_listener("127.0.0.1");
+    let _replier = counting_peer(reply_listener, 1_000_000);
     let follower = node.follow_events();
+    let ask = format!("send-tcp=127.0.0.1:{reply_port}:1000");
+    let receiver = node
+        .bundle("receiver")
+        .annotation("fnguard.io/limits.ingress-bytes", "100k")
+        .steps(&[ask.as_str()])
+        .build()
+        .run();
     let step = format!("send-tcp=127.0.0.1:{port}:64000000");
     let run = node
         .bundle("sender")
@@ -286,8 +334,9 @@ fn bytes_past_the_egress_total_are_dropped() {
     assert!(run.success, "{run:?}");
     assert_eq!(run.outcome(&step), "EAGAIN", "the send blocked: {run:?}");
     let got = received(&arrivals);
-    // Everything up to the total passes; a packet that would cross it does not.
-    assert!((1_000_000..=1 << 20).contains(&got), "the peer received {got}");
+    // Nothing past the total; what fits before the packet that would cross
+    // it passes (loopback sends GSO packets of 64 KiB and more).
+    assert!((512 << 10..=1 << 20).contains(&got), "the peer received {got}");
     let event = limit_event(&events, "sender");
     assert_eq!(
         (
@@ -300,6 +349,26 @@ fn bytes_past_the_egress_total_are_dropped() {
     let usage = &stop_event(&events, "sender")["usage"];
     assert_eq!(usage["tx_bytes"].as_u64(), Some(got as u64), "{usage:#}");
     assert!(usage["tx_dropped_bytes"].as_u64().unwrap() > 0, "{usage:#}");
+
+    // The reply stops at the ingress total; the read times out.
+    assert_eq!(receiver.outcome(&ask), "EAGAIN", "{receiver:?}");
+    let got = last_progress(&receiver, "send-tcp received=");
+    assert!(
+        (100_000 - 65_536..=100_000).contains(&got),
+        "the function received {got}"
+    );
+    let event = limit_event(&events, "receiver");
+    assert_eq!(
+        (
+            event["limit"].as_str(),
+            event["action"].as_str(),
+            event["mechanism"].as_str()
+        ),
+        (Some("ingress-bytes"), Some("throttle"), Some("cgroup-skb-drop"))
+    );
+    let usage = &stop_event(&events, "receiver")["usage"];
+    assert_eq!(usage["rx_bytes"].as_u64(), Some(got), "{usage:#}");
+    assert!(usage["rx_dropped_bytes"].as_u64().unwrap() > 0, "{usage:#}");
 }
 
 #[test]
@@ -413,6 +482,13 @@ fn top_shows_a_running_function() {
     assert!(usage["cpu_ns"].as_u64().unwrap() >= 200_000_000, "{row:#}");
     assert!(usage["rss_peak_bytes"].as_u64().unwrap() >= 24 << 20, "{row:#}");
     assert!(usage["tasks"].as_u64().unwrap() >= 1, "{row:#}");
+    // The cgroup's own CPU figure (cgroup v2 cpu.stat) agrees.
+    let own = row["cgroup_cpu_ns"].as_u64().expect("cpu.stat read") as f64;
+    let counted = usage["cpu_ns"].as_u64().unwrap() as f64;
+    assert!(
+        (counted - own).abs() <= own * 0.10,
+        "fnguard {counted} ns, cpu.stat {own} ns"
+    );
     assert_eq!(row["limits"]["memory"], "1Gi");
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("busy") && text.contains("resizer"), "{text}");

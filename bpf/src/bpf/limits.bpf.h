@@ -34,7 +34,7 @@ static __always_inline __u64 count_in_window(__u64 *window_ns, __u64 *count, __u
 }
 
 /* Marks the function for termination: its tasks are killed wherever a
- * program next sees them (system call exit, fork, CPU tick, page fault),
+ * program next sees them (system call exit, fork, CPU sample, page fault),
  * and its init process where the kernel lets a program signal it. */
 static __always_inline void terminate(__u64 cgid, __u32 limit)
 {

@@ -457,6 +457,42 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct fng_packet
 	return 1;
 }
 
+/* Transport payload bytes of a packet, from headers read in place (the
+ * common case: they are in the linear part of the skb); else through
+ * parse_packet. */
+static __always_inline __u32 payload_bytes(struct __sk_buff *skb)
+{
+	__u8 *data = (__u8 *)(long)skb->data, *end = (__u8 *)(long)skb->data_end;
+	struct fng_packet p = {};
+	__u32 headers, l4proto;
+
+	if (skb->protocol == bpf_htons(FNG_ETH_P_IP)) {
+		if (data + 20 > end)
+			goto slow;
+		headers = (data[0] & 0xf) * 4;
+		l4proto = data[9];
+	} else if (skb->protocol == bpf_htons(FNG_ETH_P_IPV6)) {
+		if (data + 40 > end)
+			goto slow;
+		headers = 40;
+		l4proto = data[6];
+	} else {
+		return 0;
+	}
+	if (l4proto == FNG_IPPROTO_TCP) {
+		__u8 *tcp = data + headers;
+
+		if (tcp + 13 > end)
+			goto slow;
+		headers += (tcp[12] >> 4) * 4;
+	} else if (l4proto == FNG_IPPROTO_UDP) {
+		headers += 8;
+	}
+	return skb->len > headers ? skb->len - headers : 0;
+slow:
+	return parse_packet(skb, &p) ? p.payload : 0;
+}
+
 /* The ingress list: inbound connections (TCP SYN) and datagrams to server
  * ports from a peer the list does not admit for that local port are
  * dropped. Returns 0 to drop. */
@@ -499,23 +535,33 @@ int fng_ingress(struct __sk_buff *skb)
 	struct fng_packet p = {};
 	struct fng_usage *usage;
 	__u64 limit, total;
+	__u32 payload;
 
-	if (!policy || !parse_packet(skb, &p))
+	if (!policy)
 		return 1;
 	cgid = policy->owner;
-	if ((policy->flags & FNG_F_INGRESS) && !admit_inbound(policy, cgid, &p))
-		return 0;
+	if (policy->flags & FNG_F_INGRESS) {
+		if (!parse_packet(skb, &p))
+			return 1;
+		if (!admit_inbound(policy, cgid, &p))
+			return 0;
+		payload = p.payload;
+	} else {
+		payload = payload_bytes(skb);
+	}
 	usage = usage_of(cgid);
-	if (!usage || !p.payload)
+	if (!usage || !payload)
 		return 1;
 	limit = usage->limit[FNG_LIMIT_INGRESS_BYTES];
-	total = usage->rx_bytes + p.payload;
-	if (limit && total > limit &&
+	total = usage->rx_bytes + payload;
+	/* Once the total is crossed, later packets are over it too, however
+	 * small: TCP could not deliver them past the gap anyway. */
+	if (limit && (total > limit || (usage->reported & (1ULL << FNG_LIMIT_INGRESS_BYTES))) &&
 	    over_limit(usage, policy, cgid, FNG_LIMIT_INGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) != FNG_ACT_ALERT) {
-		__sync_fetch_and_add(&usage->rx_dropped, p.payload);
+		__sync_fetch_and_add(&usage->rx_dropped, payload);
 		return 0;
 	}
-	__sync_fetch_and_add(&usage->rx_bytes, p.payload);
+	__sync_fetch_and_add(&usage->rx_bytes, payload);
 	__sync_fetch_and_add(&usage->rx_packets, 1);
 	return 1;
 }
@@ -560,31 +606,47 @@ SEC("cgroup_skb/egress")
 int fng_egress(struct __sk_buff *skb)
 {
 	__u64 cgid = bpf_skb_cgroup_id(skb);
-	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &cgid);
-	struct fng_packet p = {};
-	struct fng_usage *usage;
+	struct fng_cg_policy *policy = NULL;
+	struct fng_usage *usage = usage_of(cgid);
 	__u64 limit, total;
+	__u32 payload;
 
-	if (!policy)
-		return 1;
-	cgid = policy->owner;
-	usage = usage_of(cgid);
-	if (!usage || !parse_packet(skb, &p) || !p.payload)
+	/* Usually the container's own cgroup; a child cgroup's sockets go
+	 * through its alias to the owner. */
+	if (!usage) {
+		policy = bpf_map_lookup_elem(&fng_policy, &cgid);
+		if (!policy)
+			return 1;
+		cgid = policy->owner;
+		usage = usage_of(cgid);
+		if (!usage)
+			return 1;
+	}
+	payload = payload_bytes(skb);
+	if (!payload)
 		return 1;
 	limit = usage->limit[FNG_LIMIT_EGRESS_BYTES];
-	total = usage->tx_bytes + p.payload;
-	if (limit && total > limit &&
-	    over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) != FNG_ACT_ALERT) {
-		__sync_fetch_and_add(&usage->tx_dropped, p.payload);
-		return 0;
+	total = usage->tx_bytes + payload;
+	if (limit && (total > limit || (usage->reported & (1ULL << FNG_LIMIT_EGRESS_BYTES)))) {
+		if (!policy)
+			policy = bpf_map_lookup_elem(&fng_policy, &cgid);
+		if (policy && over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) !=
+				      FNG_ACT_ALERT) {
+			__sync_fetch_and_add(&usage->tx_dropped, payload);
+			return 0;
+		}
 	}
 	limit = usage->limit[FNG_LIMIT_EGRESS_RATE];
-	if (limit && !take_rate_tokens(usage, limit, p.payload) &&
-	    over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_RATE, limit, 0, FNG_MECH_SKB_DROP) != FNG_ACT_ALERT) {
-		__sync_fetch_and_add(&usage->tx_dropped, p.payload);
-		return FNG_SKB_DROP_CN;
+	if (limit && !take_rate_tokens(usage, limit, payload)) {
+		if (!policy)
+			policy = bpf_map_lookup_elem(&fng_policy, &cgid);
+		if (policy && over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_RATE, limit, 0, FNG_MECH_SKB_DROP) !=
+				      FNG_ACT_ALERT) {
+			__sync_fetch_and_add(&usage->tx_dropped, payload);
+			return FNG_SKB_DROP_CN;
+		}
 	}
-	__sync_fetch_and_add(&usage->tx_bytes, p.payload);
+	__sync_fetch_and_add(&usage->tx_bytes, payload);
 	__sync_fetch_and_add(&usage->tx_packets, 1);
 	return 1;
 }

@@ -65,6 +65,28 @@ static __always_inline void kill_init(struct fng_usage *usage, __u64 cgid)
 #endif
 }
 
+/* CPU time already charged to the function, per task. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} fng_task_cpu SEC(".maps");
+
+/* Charges a task's CPU time since its last charge to its function; returns
+ * the function's total. */
+static __always_inline __u64 charge_cpu(struct task_struct *task, struct fng_usage *usage)
+{
+	__u64 *charged = bpf_task_storage_get(&fng_task_cpu, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__u64 runtime = BPF_CORE_READ(task, se.sum_exec_runtime), delta;
+
+	if (!charged || runtime <= *charged)
+		return usage->cpu_ns;
+	delta = runtime - *charged;
+	*charged = runtime;
+	return __sync_fetch_and_add(&usage->cpu_ns, delta) + delta;
+}
+
 /* Applies a limit's verdict in task context. */
 static __always_inline void enforce_in_task(struct fng_usage *usage, const struct fng_cg_policy *policy, __u64 cgid,
 					    __u32 limit, __u64 observed)
@@ -121,6 +143,7 @@ int BPF_PROG(fng_task_exit, struct task_struct *task)
 	usage = usage_of(cgid);
 	if (!usage)
 		return 0;
+	charge_cpu(bpf_get_current_task_btf(), usage);
 	/* Tasks the function had before the hook counted it may end after it
 	 * and would take the count below zero. */
 	if (usage->tasks > 0)
@@ -138,31 +161,33 @@ int BPF_PROG(fng_task_exit, struct task_struct *task)
 	return 0;
 }
 
-/* CPU time of the running task, charged at every scheduler update (at
- * least each tick while it runs). */
-SEC("tp_btf/sched_stat_runtime")
-int BPF_PROG(fng_runtime, struct task_struct *task, u64 runtime)
+/* CPU time of the running task, sampled every 10 ms of CPU on each CPU
+ * (a perf cpu-clock event per CPU, opened at load): the task's own
+ * sum_exec_runtime since its last charge goes to its function, and the
+ * cpu-ms limit is checked. Idle CPUs take no samples; exits charge the rest. */
+SEC("perf_event")
+int fng_cpu_tick(struct bpf_perf_event_data *ctx)
 {
-	struct task_struct *current = bpf_get_current_task_btf();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct fng_cg_policy *policy;
 	struct fng_usage *usage;
-	__u64 cgid, cpu;
+	__u64 cgid = 0, cpu;
 
-	/* The scheduler may charge a task running on another CPU; only the
-	 * running task's own charge is taken, so its cgroup is the current one. */
-	if (task != current)
-		return 0;
 	policy = managed_policy(&cgid);
 	if (!policy)
 		return 0;
 	usage = usage_of(cgid);
 	if (!usage)
 		return 0;
-	cpu = __sync_fetch_and_add(&usage->cpu_ns, runtime) + runtime;
-	if (usage->limit[FNG_LIMIT_CPU] && cpu > usage->limit[FNG_LIMIT_CPU])
-		enforce_in_task(usage, policy, cgid, FNG_LIMIT_CPU, cpu);
-	else if (being_terminated(cgid))
+	cpu = charge_cpu(task, usage);
+	if (usage->limit[FNG_LIMIT_CPU] && cpu > usage->limit[FNG_LIMIT_CPU]) {
+		/* The init process is signalled at this task's exit: kfuncs
+		 * are not offered to perf event programs. */
+		if (over_limit(usage, policy, cgid, FNG_LIMIT_CPU, cpu, 1, FNG_MECH_SIGKILL) == FNG_ACT_KILL)
+			kill_current();
+	} else if (being_terminated(cgid)) {
 		kill_current();
+	}
 	return 0;
 }
 
@@ -205,12 +230,16 @@ int BPF_PROG(fng_rss, struct mm_struct *mm, int member)
 	policy = managed_policy(&cgid);
 	if (!policy)
 		return 0;
-	usage = usage_of(cgid);
-	if (!usage)
-		return 0;
 	bytes = mm_resident_bytes(mm);
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	proc = bpf_map_lookup_elem(&fng_procs, &tgid);
+	/* Most changes stay in the kernel's per-CPU batches and leave the
+	 * process's total as it was. */
+	if (proc && proc->bytes == bytes)
+		return 0;
+	usage = usage_of(cgid);
+	if (!usage)
+		return 0;
 	if (!proc) {
 		fresh.owner = cgid;
 		bpf_map_update_elem(&fng_procs, &tgid, &fresh, BPF_NOEXIST);

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use fnguard_bpf::{ensure_loaded, file_enforcement, is_loaded, PinLayout};
+use fnguard_bpf::{ensure_loaded, file_enforcement, is_loaded, kernel_signals_other_tasks, PinLayout};
 
 use crate::cgroup;
 use crate::settings::Settings;
@@ -106,6 +106,21 @@ pub fn run(settings: &Settings) -> Result<()> {
             };
             report.ok("BPF objects", format!("{how} under {}", probe.abi_dir().display()));
             report.ok("network enforcement", "cgroup sock_addr programs (EPERM)");
+            report.ok(
+                "resource accounting",
+                "tasks, CPU, memory, TCP connections and bytes per function from tracepoints and cgroup_skb programs (no cgroup v2 controller needed)",
+            );
+            if kernel_signals_other_tasks() {
+                report.ok(
+                    "limits that kill",
+                    "the function's init is signalled at once (bpf_send_signal_task): its pid namespace ends with it",
+                );
+            } else {
+                report.warn(
+                    "limits that kill",
+                    "each task dies at its next system call, fork or CPU sample; one asleep in a long call lives until it returns (bpf_send_signal_task needs kernel 6.13)",
+                );
+            }
             match file_enforcement(&probe) {
                 "bpf-lsm" => {
                     report.ok("file and exec enforcement", "BPF-LSM (EPERM before the open or exec)");

@@ -23,6 +23,9 @@ struct FunctionRow {
     cgroup_id: u64,
     cgroup_alive: bool,
     usage: Usage,
+    /// The cgroup's own CPU time (cgroup v2 `cpu.stat`), to cross-check
+    /// `usage.cpu_ns`; absent once the cgroup is gone.
+    cgroup_cpu_ns: Option<u64>,
     /// Violations stopped or reported, connects refused by a limit.
     denials: u64,
     /// The limit that terminated the function, if one did.
@@ -48,6 +51,7 @@ fn snapshot(settings: &Settings) -> Result<Vec<FunctionRow>> {
         let (stats, usage) = (stats.unwrap_or_default(), usage.unwrap_or_default());
         rows.push(FunctionRow {
             cgroup_alive: cgroup::is_alive(&record.cgroup_dir, record.cgroup_id),
+            cgroup_cpu_ns: cgroup::cpu_usage_ns(&record.cgroup_dir),
             denials: denials(&stats, &usage),
             terminated_by: stats.terminated_by,
             limits: record

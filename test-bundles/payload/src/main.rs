@@ -71,7 +71,7 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_step(step: &str) -> io::Result<()> {
+pub(crate) fn run_step(step: &str) -> io::Result<()> {
     let (verb, arg) = step
         .split_once('=')
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "step is VERB=ARG"))?;

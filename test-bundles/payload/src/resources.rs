@@ -15,6 +15,16 @@
 //!                         and prints `send-tcp received=M`
 //!   stream-tcp=ADDR:SECS  sends as fast as it can for SECS, prints `stream-tcp sent=N`
 //!   cpu-used=self         prints `cpu-used ms=X` (this process's CPU time)
+//!   child=STEP            runs STEP in a child process and goes on at once
+//!
+//! For benchmarks (each prints its figure):
+//!   spin=N                N rounds of integer work, prints `spin ns=X`
+//!   alloc-churn=MIB:N     N times: allocate MIB MiB, touch every page, free it;
+//!                         prints `alloc-churn ns=X faults=Y`
+//!   pingpong=N            N round trips of one byte between two processes over
+//!                         pipes (two context switches each), prints `pingpong ns=X`
+//!   sink=ADDR             accepts TCP connections and reads each to its end, forever
+//!   udp-flood=ADDR:SECS:SIZE  sends SIZE-byte datagrams for SECS, prints `udp-flood sent=N`
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -22,6 +32,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 extern "C" {
+    fn pipe(fds: *mut [i32; 2]) -> i32;
+    fn read(fd: i32, buf: *mut u8, n: usize) -> isize;
+    fn write(fd: i32, buf: *const u8, n: usize) -> isize;
     fn fork() -> i32;
     fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
     fn _exit(code: i32) -> !;
@@ -64,6 +77,25 @@ pub fn run(verb: &str, arg: &str) -> Option<io::Result<()>> {
         "hold-tcp" => hold_tcp(arg),
         "send-tcp" => send_tcp(arg),
         "stream-tcp" => stream_tcp(arg),
+        "child" => {
+            // SAFETY: the child runs one step and exits without returning.
+            let pid = unsafe { fork() };
+            if pid == 0 {
+                let code = i32::from(crate::run_step(arg).is_err());
+                // SAFETY: ends the forked child.
+                unsafe { _exit(code) };
+            }
+            if pid < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        }
+        "spin" => spin(arg),
+        "alloc-churn" => alloc_churn(arg),
+        "sink" => sink(arg),
+        "pingpong" => pingpong(arg),
+        "udp-flood" => udp_flood(arg),
         "cpu-used" => {
             say(&format!("cpu-used ms={}", cpu_used().as_millis()));
             Ok(())
@@ -202,11 +234,11 @@ fn send_tcp(arg: &str) -> io::Result<()> {
     say(&format!("send-tcp sent={sent}"));
     result?;
     stream.shutdown(std::net::Shutdown::Write)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(3)))?;
     let mut received = Vec::new();
-    stream.read_to_end(&mut received)?;
+    let result = stream.read_to_end(&mut received);
     say(&format!("send-tcp received={}", received.len()));
-    Ok(())
+    result.map(drop)
 }
 
 fn stream_tcp(arg: &str) -> io::Result<()> {
@@ -225,5 +257,105 @@ fn stream_tcp(arg: &str) -> io::Result<()> {
         }
     }
     say(&format!("stream-tcp sent={sent}"));
+    Ok(())
+}
+
+fn spin(arg: &str) -> io::Result<()> {
+    let n: u64 = number(arg, "N")?;
+    let start = Instant::now();
+    let mut x: u64 = 1;
+    for _ in 0..n {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    say(&format!("spin ns={}", start.elapsed().as_nanos()));
+    Ok(())
+}
+
+fn alloc_churn(arg: &str) -> io::Result<()> {
+    let (mib, rounds) = arg.split_once(':').ok_or_else(|| invalid("MIB:N"))?;
+    let (mib, rounds) = (number::<usize>(mib, "MIB")?, number::<usize>(rounds, "N")?);
+    let start = Instant::now();
+    for _ in 0..rounds {
+        // Large blocks are mapped and unmapped, so every round faults its pages in anew.
+        let block = vec![0x5au8; mib << 20];
+        std::hint::black_box(&block);
+    }
+    say(&format!(
+        "alloc-churn ns={} faults={}",
+        start.elapsed().as_nanos(),
+        rounds * (mib << 20) / 4096
+    ));
+    Ok(())
+}
+
+fn sink(arg: &str) -> io::Result<()> {
+    let listener = std::net::TcpListener::bind(addr(arg)?)?;
+    say("sink listening");
+    for mut stream in listener.incoming().flatten() {
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+        });
+    }
+    Ok(())
+}
+
+fn udp_flood(arg: &str) -> io::Result<()> {
+    let mut parts = arg.rsplitn(3, ':');
+    let (size, secs, target) = (
+        number::<usize>(parts.next().unwrap_or(""), "SIZE")?,
+        number::<f64>(parts.next().unwrap_or(""), "SECS")?,
+        addr(parts.next().ok_or_else(|| invalid("ADDR:SECS:SIZE"))?)?,
+    );
+    let socket = std::net::UdpSocket::bind(if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })?;
+    socket.connect(target)?;
+    let payload = vec![0x42u8; size];
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let mut sent = 0u64;
+    while Instant::now() < deadline {
+        for _ in 0..64 {
+            if socket.send(&payload).is_ok() {
+                sent += 1;
+            }
+        }
+    }
+    say(&format!("udp-flood sent={sent}"));
+    Ok(())
+}
+
+fn pingpong(arg: &str) -> io::Result<()> {
+    let n: u64 = number(arg, "N")?;
+    let (mut there, mut back) = ([0i32; 2], [0i32; 2]);
+    // SAFETY: pipe fills two fds into each array.
+    if unsafe { pipe(&mut there) } != 0 || unsafe { pipe(&mut back) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut byte = 0u8;
+    // SAFETY: the child only echoes bytes over the pipes and exits.
+    let pid = unsafe { fork() };
+    if pid == 0 {
+        for _ in 0..n {
+            // SAFETY: one byte into a valid buffer, over fds this process owns.
+            unsafe {
+                read(there[0], &mut byte, 1);
+                write(back[1], &byte, 1);
+            }
+        }
+        // SAFETY: ends the forked child.
+        unsafe { _exit(0) };
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        // SAFETY: as above.
+        unsafe {
+            write(there[1], &byte, 1);
+            read(back[0], &mut byte, 1);
+        }
+    }
+    let ns = start.elapsed().as_nanos() / u128::from(n.max(1));
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    unsafe { waitpid(pid, &mut status, 0) };
+    say(&format!("pingpong ns={ns}"));
     Ok(())
 }
