@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs one function container under runc with an egress policy in its
-# annotations and shows what fnguard allowed, denied and reported.
+# Runs a function container under runc with an egress policy in its
+# annotations and shows what fnguard allowed, denied and reported; then a
+# second one past its memory limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,7 @@ cleanup() {
   [ -n "${EVENTS_PID:-}" ] && kill "$EVENTS_PID" 2>/dev/null || true
   [ "${#PEER_PIDS[@]}" -gt 0 ] && kill "${PEER_PIDS[@]}" 2>/dev/null || true
   runc --root "$RUNC_ROOT" delete --force "$ID" >/dev/null 2>&1 || true
+  runc --root "$RUNC_ROOT" delete --force "$ID-hog" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -63,8 +65,9 @@ grep -q "tcp=127.0.0.3:8080 EPERM" "$WORK/out.log" || { echo "demo: the denied c
 echo "   -> 127.0.0.2:8080 is allowed by the policy; 127.0.0.3:8080 failed with EPERM in the kernel"
 echo "   -> the shell ran (detection rules alert unless fnguard.io/rules.kill names them)"
 
-bold "4. fnguard status while the function runs"
+bold "4. fnguard status and fnguard top while the function runs"
 "$FNGUARD" status | sed 's/^/   /'
+"$FNGUARD" top --iterations 1 | sed 's/\x1b\[[0-9;]*[HJ]//g; s/^/   /'
 
 bold "5. The function now reads /etc/secret"
 touch "$WORK/shared/go"
@@ -78,6 +81,24 @@ fi
 [ "$status" -eq 137 ] || { echo "demo: the function was not stopped" >&2; exit 1; }
 echo "   -> killed at the exit of openat, before it could read a byte: the secret never reached its output"
 
+bold "5b. A second function with fnguard.io/limits.memory=\"32Mi\" allocates 256 MiB"
+HOG="$WORK/hog"
+mkdir -p "$HOG"
+cp -r "$BUNDLE/rootfs" "$HOG/rootfs"
+python3 - "$BUNDLE" "$HOG" <<'PY'
+import json, sys
+config = json.load(open(f"{sys.argv[1]}/config.json"))
+config["process"]["args"] = ["/fnguard-payload", "alloc=256"]
+config["annotations"] = {"fnguard.io/function": "demo-hog", "fnguard.io/limits.memory": "32Mi"}
+config["mounts"] = [m for m in config["mounts"] if m["destination"] != "/shared"]
+json.dump(config, open(f"{sys.argv[2]}/config.json", "w"), indent=2)
+PY
+status=0
+runc --root "$RUNC_ROOT" run --bundle "$HOG" "$ID-hog" > "$WORK/hog.log" 2>&1 || status=$?
+tail -1 "$WORK/hog.log" | sed 's/^/   function: /'
+[ "$status" -eq 137 ] || { echo "demo: the memory hog was not stopped (exit $status)" >&2; exit 1; }
+echo "   -> killed at 32 MiB of resident memory (runc run exited with $status)"
+
 bold "6. fnguard events: what the kernel reported"
 sleep 0.5
 kill "$EVENTS_PID" 2>/dev/null || true
@@ -85,6 +106,8 @@ wait "$EVENTS_PID" 2>/dev/null || true
 EVENTS_PID=
 sed 's/^/   /' "$WORK/events.log"
 grep -q "detection shell" "$WORK/events.log" || { echo "demo: the shell was not detected" >&2; exit 1; }
+grep -q "limit memory (kill)" "$WORK/events.log" || { echo "demo: the memory limit was not reported" >&2; exit 1; }
+echo "   -> the memory hog's limit event, and each container.stop with the resources it used"
 echo "   -> the shell was reported by the built-in 'shell' rule (fnguard rules lists them all)"
 
 bold "7. After the container stopped, poststop removed its links, map entries and record"

@@ -75,6 +75,12 @@ pub fn cpu_usage_ns(dir: &Path) -> Option<u64> {
         .map(|us| us * 1000)
 }
 
+/// Memory charged to a cgroup (`memory.current`), where the cgroup v2
+/// memory controller runs it; hybrid hosts have none.
+pub fn memory_current(dir: &Path) -> Option<u64> {
+    fs::read_to_string(dir.join("memory.current")).ok()?.trim().parse().ok()
+}
+
 /// Resolves against a given mount and `/proc/<pid>/cgroup` text.
 pub fn resolve_in(pid: i32, mount: &Cgroup2Mount, membership: &str) -> Result<ContainerCgroup, CgroupError> {
     let path = unified_path(membership).ok_or(CgroupError::NoUnifiedEntry { pid })?;

@@ -31,6 +31,24 @@ static __always_inline struct fng_cg_policy *managed_policy(__u64 *cgid)
 	return policy;
 }
 
+/* Bytes waiting in the ring before a submit wakes the reader: a reader
+ * that keeps up would otherwise be woken for every event, which costs the
+ * producing task a wakeup each. The reader also polls every 100 ms. */
+#define FNG_WAKEUP_BYTES (64 * 1024)
+
+/* Ring buffer flags for the next event: wake the reader once enough waits. */
+static __always_inline __u64 wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&fng_events, BPF_RB_AVAIL_DATA) >= FNG_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										      : BPF_RB_NO_WAKEUP;
+}
+
+/* Submits a reserved event. */
+static __always_inline void submit_event(void *event)
+{
+	bpf_ringbuf_submit(event, wakeup_flags());
+}
+
 /* Fills the fields every event carries; ppid only where tasks can be read. */
 static __always_inline void fill_header(struct fng_event_header *hdr, __u32 kind, __u64 cgid, __u32 ppid)
 {
@@ -72,7 +90,7 @@ static __always_inline void emit_throttled(__u64 cgid, __u64 throttled, __u64 wi
 	fill_packet_header(&event->hdr, FNG_EV_THROTTLED, cgid);
 	event->throttled = throttled;
 	event->window_ns = window_ns;
-	bpf_ringbuf_submit(event, 0);
+	submit_event(event);
 }
 
 /* Takes one event from the cgroup's per-second budget. Returns 0 when the

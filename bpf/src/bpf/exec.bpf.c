@@ -84,6 +84,6 @@ int BPF_PROG(fng_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 		__builtin_memcpy(&event->usage, usage, sizeof(event->usage));
 	else
 		__builtin_memset(&event->usage, 0, sizeof(event->usage));
-	bpf_ringbuf_submit(event, 0);
+	submit_event(event);
 	return 0;
 }

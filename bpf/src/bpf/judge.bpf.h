@@ -166,7 +166,7 @@ static __always_inline void send_event(struct fng_cg_stats *stats, void *event, 
 {
 	if (size > FNG_SCRATCH_SIZE - FNG_SCRATCH_EVENT)
 		return;
-	if (bpf_ringbuf_output(&fng_events, event, size, 0))
+	if (bpf_ringbuf_output(&fng_events, event, size, wakeup_flags()))
 		__sync_fetch_and_add(&stats->events_dropped, 1);
 }
 

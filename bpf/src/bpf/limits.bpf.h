@@ -103,7 +103,7 @@ static __always_inline int over_limit(struct fng_usage *usage, const struct fng_
 	event->action = action;
 	event->value = limit < FNG_LIMIT_COUNT ? usage->limit[limit] : 0;
 	event->observed = observed;
-	bpf_ringbuf_submit(event, 0);
+	submit_event(event);
 	return action;
 }
 

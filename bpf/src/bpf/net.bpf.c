@@ -132,7 +132,7 @@ static __always_inline void emit_net_event(struct fng_cg_stats *stats, __u64 cgi
 	event->hdr.mechanism = verdict == FNG_DENIED ? FNG_MECH_SOCK_ADDR : FNG_MECH_NONE;
 	event->hdr.rule = rule;
 	fill_net_fields(event, op, protocol, family, src, dst);
-	bpf_ringbuf_submit(event, 0);
+	submit_event(event);
 }
 
 /* Reports a dropped or audited inbound packet from src (the peer) to dst.
@@ -156,7 +156,7 @@ static __always_inline void emit_ingress_event(struct fng_cg_stats *stats, __u64
 	event->hdr.mechanism = verdict == FNG_DENIED ? FNG_MECH_SKB_DROP : FNG_MECH_NONE;
 	event->hdr.rule = FNG_RULE_INGRESS;
 	fill_net_fields(event, FNG_OP_INGRESS, protocol, family, src, dst);
-	bpf_ringbuf_submit(event, 0);
+	submit_event(event);
 }
 
 /* Counts the attempt in the cgroup's stats. */

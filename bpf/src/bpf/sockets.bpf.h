@@ -80,7 +80,7 @@ static __always_inline int report_socket(struct fng_cg_policy *policy, __u64 cgi
 	event->type = type & FNG_SOCK_TYPE_MASK;
 	event->protocol = protocol;
 	event->pad = 0;
-	bpf_ringbuf_submit(event, 0);
+	submit_event(event);
 	return stop;
 }
 

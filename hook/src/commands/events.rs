@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -56,23 +56,29 @@ pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
     let reader = EventReader::open(&layout)?;
     let boot_offset = monotonic_to_unix_ns()?;
     let mut owners = Owners::new(settings);
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening event output {}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    // Buffered: one write per batch, not per event (the flush below ends each batch).
+    let mut out: BufWriter<Box<dyn Write>> = BufWriter::with_capacity(
+        1 << 16,
+        match &args.output {
+            Some(path) => Box::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening event output {}", path.display()))?,
+            ),
+            None => Box::new(std::io::stdout().lock()),
+        },
+    );
     loop {
         // After SIGINT/SIGTERM one last pass drains what the ring still holds.
         let last = args.once || stop.load(Ordering::Relaxed);
         let batch = if last {
             reader.drain()?
         } else {
-            reader.poll(Duration::from_millis(250))?
+            // The kernel wakes the reader only once 64 KiB wait; a short
+            // timeout keeps a quiet function's events prompt.
+            reader.poll(Duration::from_millis(100))?
         };
         for event in batch {
             let event = match event {
@@ -99,7 +105,8 @@ pub fn run(settings: &Settings, args: &EventsArgs) -> Result<()> {
                     function,
                     event: &event,
                 };
-                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
             } else {
                 writeln!(out, "{time} {}", describe(&event, container, function))?;
             }
@@ -245,10 +252,10 @@ impl<'s> Owners<'s> {
     }
 
     fn of(&mut self, cgroup_id: u64) -> Option<&ContainerRecord> {
-        let records = self.settings.records();
+        let settings = self.settings;
         self.by_cgroup
             .entry(cgroup_id)
-            .or_insert_with(|| records.find_by_cgroup(cgroup_id))
+            .or_insert_with(|| settings.records().find_by_cgroup(cgroup_id))
             .as_ref()
     }
 }

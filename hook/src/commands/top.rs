@@ -26,6 +26,9 @@ struct FunctionRow {
     /// The cgroup's own CPU time (cgroup v2 `cpu.stat`), to cross-check
     /// `usage.cpu_ns`; absent once the cgroup is gone.
     cgroup_cpu_ns: Option<u64>,
+    /// Its memory controller's `memory.current` where cgroup v2 runs one
+    /// (page cache and kernel memory included, so above `rss_bytes`).
+    cgroup_memory_bytes: Option<u64>,
     /// Violations stopped or reported, connects refused by a limit.
     denials: u64,
     /// The limit that terminated the function, if one did.
@@ -52,6 +55,7 @@ fn snapshot(settings: &Settings) -> Result<Vec<FunctionRow>> {
         rows.push(FunctionRow {
             cgroup_alive: cgroup::is_alive(&record.cgroup_dir, record.cgroup_id),
             cgroup_cpu_ns: cgroup::cpu_usage_ns(&record.cgroup_dir),
+            cgroup_memory_bytes: cgroup::memory_current(&record.cgroup_dir),
             denials: denials(&stats, &usage),
             terminated_by: stats.terminated_by,
             limits: record
