@@ -130,16 +130,15 @@ pub fn is_loaded(layout: &PinLayout) -> bool {
         && CGROUP_PROGRAMS.iter().all(|p| layout.prog(p.name).exists())
         && GLOBAL_PROGRAMS.iter().all(|p| attached(p))
         && layout.prog(SYSCALL_EXIT_PROGRAM).exists()
-        && layout
-            .global_links_dir()
-            .join(format!("{CPU_TICK_PROGRAM}_cpu0"))
-            .exists()
+        && layout.prog(CPU_TICK_PROGRAM).exists()
 }
 
 /// Makes sure system calls are watched (detection rules, and opens where
-/// BPF-LSM does not judge them): the pinned syscall-exit program is
-/// attached (once) and its link pinned.
+/// BPF-LSM does not judge them) and CPU time is sampled: the pinned
+/// syscall-exit program is attached (once), the CPU sampling program on
+/// each online CPU, and their links pinned.
 pub fn watch_syscalls(layout: &PinLayout) -> Result<(), BpfError> {
+    attach_cpu_tick(layout)?;
     let link_path = layout.global_links_dir().join(SYSCALL_EXIT_PROGRAM);
     if link_path.exists() {
         return Ok(());
@@ -178,11 +177,9 @@ fn pin_fd(fd: &OwnedFd, path: &Path) -> Result<(), BpfError> {
 /// Returns whether it was attached.
 pub fn unwatch_syscalls(layout: &PinLayout) -> Result<bool, BpfError> {
     let link_path = layout.global_links_dir().join(SYSCALL_EXIT_PROGRAM);
-    if !link_path.exists() {
-        return Ok(false);
-    }
-    fs::remove_file(&link_path).map_err(BpfError::io("unpinning link", &link_path))?;
-    Ok(true)
+    let attached = link_path.exists();
+    unpin_links(layout, &[SYSCALL_EXIT_PROGRAM, CPU_TICK_PROGRAM])?;
+    Ok(attached)
 }
 
 /// Loads and pins the node's objects unless they are pinned already.
@@ -389,25 +386,12 @@ fn publish(object: &mut Object, layout: &PinLayout) -> Result<(), BpfError> {
     for name in GLOBAL_PROGRAMS.iter().chain(LSM_PROGRAMS) {
         attach_global(object, layout, name)?;
     }
-    if let Some(tick) = object.progs_mut().find(|p| p.name() == CPU_TICK_PROGRAM) {
-        attach_cpu_tick(&tick, layout)?;
-    }
     Ok(())
 }
 
 /// Removes the pins (programs and node-wide links) of these programs.
 fn unpublish(layout: &PinLayout, programs: &[&str]) -> Result<(), BpfError> {
-    let links = layout.global_links_dir();
-    let entries = fs::read_dir(&links).map_err(BpfError::io("reading link directory", &links))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if programs
-            .iter()
-            .any(|p| name == *p || name.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
-        {
-            fs::remove_file(entry.path()).map_err(BpfError::io("unpinning link", &entry.path()))?;
-        }
-    }
+    unpin_links(layout, programs)?;
     for prog in programs {
         let path = layout.prog(prog);
         if path.exists() {
@@ -417,19 +401,53 @@ fn unpublish(layout: &PinLayout, programs: &[&str]) -> Result<(), BpfError> {
     Ok(())
 }
 
+/// Removes the node-wide links of these programs (one per CPU for the CPU
+/// sampler), which detaches them.
+fn unpin_links(layout: &PinLayout, programs: &[&str]) -> Result<(), BpfError> {
+    let links = layout.global_links_dir();
+    let entries = fs::read_dir(&links).map_err(BpfError::io("reading link directory", &links))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if programs
+            .iter()
+            .any(|p| name == *p || name.strip_prefix(p).is_some_and(|r| r.starts_with("_cpu")))
+        {
+            fs::remove_file(entry.path()).map_err(BpfError::io("unpinning link", &entry.path()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Attaches the CPU sampling program to a cpu-clock perf event on each
 /// online CPU and pins the links (the events live as long as the links).
 /// CPUs brought online later are not sampled.
-fn attach_cpu_tick(prog: &libbpf_rs::ProgramMut<'_>, layout: &PinLayout) -> Result<(), BpfError> {
+fn attach_cpu_tick(layout: &PinLayout) -> Result<(), BpfError> {
     let online =
         fs::read_to_string(ONLINE_CPUS).map_err(BpfError::io("reading online CPUs", Path::new(ONLINE_CPUS)))?;
+    let prog_path = layout.prog(CPU_TICK_PROGRAM);
+    let mut prog = None;
     for cpu in parse_cpu_list(&online) {
+        let link_path = layout.global_links_dir().join(format!("{CPU_TICK_PROGRAM}_cpu{cpu}"));
+        if link_path.exists() {
+            continue;
+        }
+        if prog.is_none() {
+            prog = Some(
+                libbpf_rs::ProgramHandle::from_pinned_path(&prog_path).map_err(BpfError::libbpf(format!(
+                    "opening pinned program {}",
+                    prog_path.display()
+                )))?,
+            );
+        }
+        let prog = prog.as_ref().expect("opened above");
         // SAFETY: perf_event_attr is plain data; zero is a valid start.
         let mut attr: libbpf_sys::perf_event_attr = unsafe { std::mem::zeroed() };
         attr.type_ = libbpf_sys::PERF_TYPE_SOFTWARE;
         attr.config = u64::from(libbpf_sys::PERF_COUNT_SW_CPU_CLOCK);
         attr.size = std::mem::size_of::<libbpf_sys::perf_event_attr>() as u32;
         attr.__bindgen_anon_1.sample_period = CPU_TICK_PERIOD_NS;
+        // No samples of the idle task.
+        attr.set_exclude_idle(1);
         // SAFETY: attr is a valid perf_event_attr; pid -1 with a cpu opens a per-CPU event.
         let fd = unsafe {
             libc::syscall(
@@ -441,7 +459,6 @@ fn attach_cpu_tick(prog: &libbpf_rs::ProgramMut<'_>, layout: &PinLayout) -> Resu
                 libbpf_sys::PERF_FLAG_FD_CLOEXEC as libc::c_ulong,
             )
         };
-        let link_path = layout.global_links_dir().join(format!("{CPU_TICK_PROGRAM}_cpu{cpu}"));
         if fd < 0 {
             return Err(BpfError::io(
                 "opening a cpu-clock perf event for CPU sampling",

@@ -275,7 +275,7 @@ impl PolicyMaps {
     /// the prefix maps. For `gc`; poststop uses [`remove`](Self::remove).
     pub fn purge(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
         let mut removed = self.remove_cgroup_entries(cgroup_id)?;
-        removed.prefixes += self.remove_aliases(cgroup_id)?;
+        removed.prefixes += self.remove_aliases(cgroup_id)? + self.remove_processes(cgroup_id)?;
         for map in self.keyed_by_cgroup_and_more() {
             let keys: Vec<Vec<u8>> = map.keys().filter(|k| key_cgroup(map, k) == Some(cgroup_id)).collect();
             for key in keys {
@@ -367,19 +367,22 @@ impl PolicyMaps {
     /// finds any left.
     fn remove_cgroup_entries(&self, cgroup_id: u64) -> Result<RemovedEntries, BpfError> {
         let key = cgroup_id.to_ne_bytes();
+        let was_terminating = self.stats(cgroup_id)?.is_some_and(|s| s.terminated_by.is_some());
         let removed = RemovedEntries {
             policy: delete_if_present(&self.policy, &key)?,
             stats: delete_if_present(&self.stats, &key)?,
             prefixes: usize::from(delete_if_present(&self.net, &key)?)
-                + usize::from(delete_if_present(&self.usage, &key)?)
-                + self.remove_processes(cgroup_id)?,
+                + usize::from(delete_if_present(&self.usage, &key)?),
         };
-        self.recount_terminating()?;
+        if was_terminating && removed.stats {
+            self.function_terminated()?;
+        }
         Ok(removed)
     }
 
-    /// Memory entries of the function's processes that outlived it (a
-    /// process whose exit the programs did not see).
+    /// Memory entries of processes whose exit the programs did not see
+    /// (a process that left the function's cgroup). Scans the whole map:
+    /// for `gc`, not for every poststop.
     fn remove_processes(&self, cgroup_id: u64) -> Result<usize, BpfError> {
         let owned: Vec<Vec<u8>> = self
             .procs
@@ -398,29 +401,21 @@ impl PolicyMaps {
         Ok(removed)
     }
 
-    /// The node's count of functions being terminated, which makes every
-    /// system call exit look for them, back to the functions still there.
-    fn recount_terminating(&self) -> Result<(), BpfError> {
+    /// A function that a limit terminated is gone: the node's count of
+    /// functions being terminated (which makes every system call exit look
+    /// for them) goes down by one. The programs only ever add to it, once
+    /// per function.
+    fn function_terminated(&self) -> Result<(), BpfError> {
         let zero = 0u32.to_ne_bytes();
-        let read = || -> Result<u64, BpfError> {
-            let value = self
-                .node
-                .lookup(&zero, MapFlags::ANY)
-                .map_err(BpfError::libbpf("reading the node state map"))?;
-            Ok(value.map_or(0, |v| layout::u64_at(&v, 0)))
-        };
-        if read()? == 0 {
-            return Ok(());
-        }
-        let terminating = self
-            .stats
-            .keys()
-            .filter_map(|k| self.stats.lookup(&k, MapFlags::ANY).ok().flatten())
-            .filter(|v| v.len() >= layout::STATS_SIZE && layout::u64_at(v, layout::STATS_TERMINATING) != 0)
-            .count() as u64;
+        let what = || format!("the node state map {}", self.node.name().to_string_lossy());
+        let value = self
+            .node
+            .lookup(&zero, MapFlags::ANY)
+            .map_err(BpfError::libbpf(format!("reading {}", what())))?;
+        let count = value.map_or(0, |v| layout::u64_at(&v, 0));
         self.node
-            .update(&zero, &terminating.to_ne_bytes(), MapFlags::ANY)
-            .map_err(BpfError::libbpf("writing the node state map"))
+            .update(&zero, &count.saturating_sub(1).to_ne_bytes(), MapFlags::ANY)
+            .map_err(BpfError::libbpf(format!("writing {}", what())))
     }
 
     /// Policy entries of child cgroups that name `cgroup_id` as their owner.

@@ -43,7 +43,7 @@ fn last_progress(run: &RunResult, prefix: &str) -> u64 {
     run.stdout
         .lines()
         .filter_map(|l| l.strip_prefix(prefix))
-        .filter_map(|n| n.trim().parse().ok())
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
         .next_back()
         .unwrap_or(0)
 }
@@ -84,10 +84,9 @@ fn a_fork_bomb_is_killed_at_the_process_limit_and_the_host_stays_usable() {
     assert_eq!(bomb.code, Some(137), "{bomb:?}");
     let event = limit_event(&events, "bomb");
     assert_killed_by(event, "procs");
-    assert_eq!(
-        (event["value"].as_u64(), event["observed"].as_u64()),
-        (Some(64), Some(65))
-    );
+    // Forks racing on both CPUs may take the first report a little past 65.
+    assert_eq!(event["value"].as_u64(), Some(64));
+    assert!((65..=70).contains(&event["observed"].as_u64().unwrap()), "{event:#}");
     let stop = stop_event(&events, "bomb");
     assert_eq!(stop["totals"]["terminated_by"], "procs");
     // Stopped at the limit: it never grew much past it (a fork already
@@ -99,10 +98,8 @@ fn a_fork_bomb_is_killed_at_the_process_limit_and_the_host_stays_usable() {
     assert_eq!(spawner.code, Some(137), "{spawner:?}");
     let event = limit_event(&events, "spawner");
     assert_killed_by(event, "forks-per-sec");
-    assert_eq!(
-        (event["value"].as_u64(), event["observed"].as_u64()),
-        (Some(100), Some(101))
-    );
+    assert_eq!(event["value"].as_u64(), Some(100));
+    assert!((101..=106).contains(&event["observed"].as_u64().unwrap()), "{event:#}");
 }
 
 #[test]
@@ -179,6 +176,14 @@ fn memory_past_the_limit_is_killed_and_an_alert_only_reports() {
         .steps(&["alloc=512"])
         .build()
         .run();
+    // Threads of one process fault at once on both CPUs; every change is
+    // counted once, and the total returns to nothing when they are gone.
+    let threads = node
+        .bundle("threads")
+        .annotation("fnguard.io/limits.memory", "1Gi")
+        .steps(&["alloc-threads=8:16", "alloc-threads=8:16"])
+        .build()
+        .run();
     let alert = node
         .bundle("grower")
         .annotation("fnguard.io/limits.memory", "16Mi alert")
@@ -206,6 +211,12 @@ fn memory_past_the_limit_is_killed_and_an_alert_only_reports() {
         .as_u64()
         .unwrap();
     assert!((32 << 20..64 << 20).contains(&peak), "peak {peak}");
+
+    assert!(threads.success, "{threads:?}");
+    let usage = &stop_event(&events, "threads")["usage"];
+    let peak = usage["rss_peak_bytes"].as_u64().unwrap();
+    assert!((128 << 20..192 << 20).contains(&peak), "peak {peak}: {usage:#}");
+    assert_eq!(usage["rss_bytes"], 0, "{usage:#}");
 }
 
 /// Accepts connections on `listener` and keeps them open until the test ends.
@@ -236,6 +247,14 @@ fn connections_past_the_limit_are_refused_or_killed() {
         .bundle("dialer")
         .annotation("fnguard.io/limits.connections-per-sec", "20")
         .steps(&[rate.as_str()])
+        .build()
+        .run();
+    // Twenty connects at once: those still in flight count too.
+    let parallel = format!("connect-parallel=127.0.0.1:{port}:20");
+    let burst = node
+        .bundle("burster")
+        .annotation("fnguard.io/limits.connections", "5")
+        .steps(&[parallel.as_str()])
         .build()
         .run();
     let killed = node
@@ -275,6 +294,12 @@ fn connections_past_the_limit_are_refused_or_killed() {
 
     assert_eq!(killed.code, Some(137), "{killed:?}");
     assert_killed_by(limit_event(&events, "hoarder"), "connections");
+
+    // At most one connect per CPU can slip between the check and the count.
+    let opened = last_progress(&burst, "connect-parallel opened=");
+    assert!((5..=7).contains(&opened), "{opened} of 20 opened: {burst:?}");
+    let usage = &stop_event(&events, "burster")["usage"];
+    assert_eq!(usage["connections_peak"].as_u64(), Some(opened), "{usage:#}");
 }
 
 /// Reads everything a client sends; records (time, total) as bytes arrive.
@@ -434,12 +459,15 @@ fn a_function_under_its_limits_is_untouched_and_its_totals_match() {
         "{usage:#}"
     );
     assert_eq!(
-        (
-            usage["connects"].as_u64(),
-            usage["connections_peak"].as_u64(),
-            usage["forks"].as_u64()
-        ),
-        (Some(1), Some(1), Some(10)),
+        (usage["connects"].as_u64(), usage["connections_peak"].as_u64()),
+        (Some(1), Some(1)),
+        "{usage:#}"
+    );
+    // The payload's ten children, and any thread the runtime's init made after the hook.
+    assert!((10..=16).contains(&usage["forks"].as_u64().unwrap()), "{usage:#}");
+    assert_eq!(
+        (usage["tasks"].as_u64(), usage["rss_bytes"].as_u64()),
+        (Some(0), Some(0)),
         "{usage:#}"
     );
     let payload_cpu_ms = last_progress(&run, "cpu-used ms=") as f64;
@@ -460,7 +488,7 @@ fn top_shows_a_running_function() {
         .bundle("busy")
         .annotation("fnguard.io/function", "resizer")
         .annotation("fnguard.io/limits.memory", "1Gi")
-        .steps(&["burn-cpu=200", "alloc=24", "touch=/shared/ready", "wait=/shared/done"])
+        .steps(&["burn-cpu=500", "alloc=24", "touch=/shared/ready", "wait=/shared/done"])
         .build();
     let child = bundle.spawn();
     node.wait_for_file("ready");
@@ -479,7 +507,7 @@ fn top_shows_a_running_function() {
         (Some("busy"), Some("resizer"))
     );
     let usage = &row["usage"];
-    assert!(usage["cpu_ns"].as_u64().unwrap() >= 200_000_000, "{row:#}");
+    assert!(usage["cpu_ns"].as_u64().unwrap() >= 480_000_000, "{row:#}");
     assert!(usage["rss_peak_bytes"].as_u64().unwrap() >= 24 << 20, "{row:#}");
     assert!(usage["tasks"].as_u64().unwrap() >= 1, "{row:#}");
     // The cgroup's own CPU figure (cgroup v2 cpu.stat) agrees.
@@ -492,4 +520,59 @@ fn top_shows_a_running_function() {
     assert_eq!(row["limits"]["memory"], "1Gi");
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("busy") && text.contains("resizer"), "{text}");
+}
+
+/// The function's live task count, from `fnguard top --json`.
+fn live_tasks(node: &Node) -> u64 {
+    let out = node.fnguard(&["top", "--json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    rows[0]["usage"]["tasks"].as_u64().unwrap()
+}
+
+#[test]
+fn processes_joining_by_exec_are_counted_and_leave_the_count() {
+    let node = node("limits-exec");
+    let bundle = node
+        .bundle("served")
+        .annotation("fnguard.io/limits.procs", "50")
+        .steps(&["touch=/shared/ready", "wait=/shared/done"])
+        .build();
+    let child = bundle.spawn();
+    node.wait_for_file("ready");
+    let before = live_tasks(&node);
+    // A probe that forks; each exec'd process and its children come and go.
+    for _ in 0..3 {
+        let out = node.runc_exec("served", &["spawn=5"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let after = live_tasks(&node);
+    std::fs::write(node.shared.join("done"), b"").unwrap();
+    let run = RunResult::from_child(child);
+    assert!(run.success, "{run:?}");
+    assert!(before >= 1, "{before}");
+    assert_eq!(
+        after, before,
+        "the exec'd processes did not leave the count as they found it"
+    );
+}
+
+#[test]
+fn a_byte_limit_that_kills_ends_a_function_blocked_on_the_data() {
+    let node = node("limits-bytes-kill");
+    let (listener, port) = tcp_listener("127.0.0.1");
+    let _replier = counting_peer(listener, 1_000_000);
+    let follower = node.follow_events();
+    let ask = format!("send-tcp=127.0.0.1:{port}:1000");
+    let run = node
+        .bundle("reader")
+        .annotation("fnguard.io/limits.ingress-bytes", "100k kill")
+        .steps(&[ask.as_str()])
+        .build()
+        .run();
+    let events = follower.stop();
+    // Killed as its read returned with the data past the limit, not left
+    // waiting for data that never comes.
+    assert_eq!(run.code, Some(137), "{run:?}");
+    assert!(!run.stdout.contains("send-tcp received="), "{run:?}");
+    assert_killed_by(limit_event(&events, "reader"), "ingress-bytes");
 }

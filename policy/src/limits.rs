@@ -210,6 +210,10 @@ pub fn parse_limit(spec: &LimitSpec, value: &str) -> Result<(u64, LimitAction), 
     if n == 0 {
         return Err("a limit of zero allows nothing; remove the annotation for no limit".into());
     }
+    // The kernel compares counts that can go negative while racing.
+    if n > i64::MAX as u64 {
+        return Err(format!("{amount} is too large; at most {}", i64::MAX));
+    }
     Ok((n, action))
 }
 
@@ -362,6 +366,7 @@ mod tests {
         assert!(err("cpu-ms", "5d").contains("unknown time unit"));
         assert!(err("memory", "1Gi kill now").contains("unexpected"));
         assert!(err("egress-rate", "2Ti/s").contains("highest rate"));
+        assert!(err("procs", "10000000000000000000").contains("too large"));
     }
 
     #[test]

@@ -41,7 +41,9 @@ int BPF_PROG(fng_sys_exit, struct pt_regs *regs, long ret)
 	 * returns from its next system call. One load while none is. */
 	if (node && node->terminating) {
 		policy = current_policy(&cgid, &stats, &buf);
-		if (policy && stats->terminating) {
+		if (!policy)
+			return 0;
+		if (stats->terminating) {
 			kill_current();
 			return 0;
 		}

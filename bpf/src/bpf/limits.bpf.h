@@ -24,17 +24,18 @@ static __always_inline void raise_peak(__u64 *peak, __s64 now)
  * count of the current window. */
 static __always_inline __u64 count_in_window(__u64 *window_ns, __u64 *count, __u64 n)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), start = *window_ns;
 
-	if (now - *window_ns >= FNG_SEC_NS) {
-		*window_ns = now;
+	/* Signed: another CPU may have started a window after this one read
+	 * the clock. Only the CPU that moves the window resets the count. */
+	if ((__s64)(now - start) >= (__s64)FNG_SEC_NS &&
+	    __sync_val_compare_and_swap(window_ns, start, now) == start)
 		*count = 0;
-	}
 	return __sync_fetch_and_add(count, n) + n;
 }
 
 /* Marks the function for termination: its tasks are killed wherever a
- * program next sees them (system call exit, fork, CPU sample, page fault),
+ * program next sees them (system call exit, fork, CPU sample),
  * and its init process where the kernel lets a program signal it. */
 static __always_inline void terminate(__u64 cgid, __u32 limit)
 {
@@ -59,9 +60,10 @@ static __always_inline int being_terminated(__u64 cgid)
 
 /* A function crossed `limit` with `observed`. Reports it once (the first
  * time) and returns what the caller must do now: FNG_ACT_KILL (the function
- * is being terminated; kill the current task where the program may),
- * FNG_ACT_THROTTLE (refuse or drop what went over) or FNG_ACT_ALERT
- * (nothing). In audit mode every limit only alerts. `in_task`: the program
+ * is being terminated; kill the current task where the program may, and
+ * let packets through so that tasks waiting on them wake up and die at
+ * their system call's exit), FNG_ACT_THROTTLE (refuse or drop what went
+ * over) or FNG_ACT_ALERT (nothing). In audit mode every limit only alerts. `in_task`: the program
  * runs in the function's task (else the event names no task).
  * `mechanism`: what throttling does here. */
 static __always_inline int over_limit(struct fng_usage *usage, const struct fng_cg_policy *policy, __u64 cgid,

@@ -557,7 +557,7 @@ int fng_ingress(struct __sk_buff *skb)
 	/* Once the total is crossed, later packets are over it too, however
 	 * small: TCP could not deliver them past the gap anyway. */
 	if (limit && (total > limit || (usage->reported & (1ULL << FNG_LIMIT_INGRESS_BYTES))) &&
-	    over_limit(usage, policy, cgid, FNG_LIMIT_INGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) != FNG_ACT_ALERT) {
+	    over_limit(usage, policy, cgid, FNG_LIMIT_INGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) == FNG_ACT_THROTTLE) {
 		__sync_fetch_and_add(&usage->rx_dropped, payload);
 		return 0;
 	}
@@ -567,8 +567,9 @@ int fng_ingress(struct __sk_buff *skb)
 }
 
 /* Takes a packet's bytes from the egress-rate bucket; 0 when they are not
- * there. Concurrent packets may both see the same tokens: the rate holds
- * to within a packet per CPU. */
+ * there. The tokens themselves are read and written without a lock:
+ * packets on several CPUs at once may each pass on the same tokens, so the
+ * rate holds to within about a packet per CPU per refill. */
 static __always_inline int take_rate_tokens(struct fng_usage *usage, __u64 rate, __u32 bytes)
 {
 	__u64 now = bpf_ktime_get_ns(), burst = rate / 10, elapsed_us;
@@ -576,16 +577,22 @@ static __always_inline int take_rate_tokens(struct fng_usage *usage, __u64 rate,
 
 	if (burst < FNG_RATE_MIN_BURST)
 		burst = FNG_RATE_MIN_BURST;
-	/* Refilled in whole microseconds, so that rate * time cannot overflow. */
-	elapsed_us = (now - usage->rate_refill_ns) / FNG_US_NS;
-	if (!usage->rate_refill_ns || elapsed_us >= 1000000) {
-		tokens = burst;
-		usage->rate_refill_ns = now;
-	} else {
+	__u64 refilled = usage->rate_refill_ns;
+	__s64 elapsed = (__s64)(now - refilled);
+
+	/* Refilled in whole microseconds, so that rate * time cannot overflow;
+	 * signed, since another CPU may have refilled after this one read the
+	 * clock; only the CPU that moves the refill time adds the tokens. */
+	elapsed_us = elapsed > 0 ? elapsed / FNG_US_NS : 0;
+	if (!refilled || elapsed_us >= 1000000) {
+		if (__sync_val_compare_and_swap(&usage->rate_refill_ns, refilled, now) == refilled)
+			tokens = burst;
+	} else if (elapsed_us &&
+		   __sync_val_compare_and_swap(&usage->rate_refill_ns, refilled, refilled + elapsed_us * FNG_US_NS) ==
+			   refilled) {
 		tokens += elapsed_us * rate / 1000000;
 		if (tokens > (__s64)burst)
 			tokens = burst;
-		usage->rate_refill_ns += elapsed_us * FNG_US_NS;
 	}
 	if (tokens < bytes) {
 		usage->rate_tokens = tokens;
@@ -630,8 +637,8 @@ int fng_egress(struct __sk_buff *skb)
 	if (limit && (total > limit || (usage->reported & (1ULL << FNG_LIMIT_EGRESS_BYTES)))) {
 		if (!policy)
 			policy = bpf_map_lookup_elem(&fng_policy, &cgid);
-		if (policy && over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) !=
-				      FNG_ACT_ALERT) {
+		if (policy && over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) ==
+				      FNG_ACT_THROTTLE) {
 			__sync_fetch_and_add(&usage->tx_dropped, payload);
 			return 0;
 		}
@@ -640,8 +647,8 @@ int fng_egress(struct __sk_buff *skb)
 	if (limit && !take_rate_tokens(usage, limit, payload)) {
 		if (!policy)
 			policy = bpf_map_lookup_elem(&fng_policy, &cgid);
-		if (policy && over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_RATE, limit, 0, FNG_MECH_SKB_DROP) !=
-				      FNG_ACT_ALERT) {
+		if (policy && over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_RATE, limit, 0, FNG_MECH_SKB_DROP) ==
+				      FNG_ACT_THROTTLE) {
 			__sync_fetch_and_add(&usage->tx_dropped, payload);
 			return FNG_SKB_DROP_CN;
 		}

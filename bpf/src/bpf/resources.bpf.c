@@ -22,10 +22,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* TCP states (include/net/tcp_states.h). */
 #define FNG_TCP_ESTABLISHED 1
 #define FNG_TCP_SYN_SENT 2
-#define FNG_TCP_SYN_RECV 3
 #define FNG_TCP_CLOSE 7
-#define FNG_TCP_LISTEN 10
-#define FNG_TCP_NEW_SYN_RECV 12
 
 /* Before 6.2 the mm counters were atomics in struct mm_rss_stat. */
 struct mm_rss_stat___old {
@@ -65,26 +62,64 @@ static __always_inline void kill_init(struct fng_usage *usage, __u64 cgid)
 #endif
 }
 
-/* CPU time already charged to the function, per task. */
+/* Per task of a managed function: the function whose task count holds it,
+ * and its CPU time already charged. Freed with the task. */
+struct fng_task_state {
+	__u64 owner;	  /* container cgroup id counting this task; 0: not counted here */
+	__u64 charged_ns; /* sum_exec_runtime already charged */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
-} fng_task_cpu SEC(".maps");
+	__type(value, struct fng_task_state);
+} fng_tasks SEC(".maps");
+
+/* The function (container cgroup id) a task's cgroup belongs to; 0 if none. */
+static __always_inline __u64 function_of(struct task_struct *task)
+{
+	__u64 id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &id);
+
+	return policy ? policy->owner : 0;
+}
 
 /* Charges a task's CPU time since its last charge to its function; returns
  * the function's total. */
 static __always_inline __u64 charge_cpu(struct task_struct *task, struct fng_usage *usage)
 {
-	__u64 *charged = bpf_task_storage_get(&fng_task_cpu, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct fng_task_state *state = bpf_task_storage_get(&fng_tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	__u64 runtime = BPF_CORE_READ(task, se.sum_exec_runtime), delta;
 
-	if (!charged || runtime <= *charged)
+	if (!state || runtime <= state->charged_ns)
 		return usage->cpu_ns;
-	delta = runtime - *charged;
-	*charged = runtime;
+	delta = runtime - state->charged_ns;
+	state->charged_ns = runtime;
 	return __sync_fetch_and_add(&usage->cpu_ns, delta) + delta;
+}
+
+/* Counts a task in its function's live tasks, once; returns the count. */
+static __always_inline __s64 count_task(struct task_struct *task, struct fng_usage *usage, __u64 owner)
+{
+	struct fng_task_state *state = bpf_task_storage_get(&fng_tasks, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	__s64 tasks;
+
+	if (!state || state->owner)
+		return usage->tasks;
+	state->owner = owner;
+	tasks = __sync_fetch_and_add(&usage->tasks, 1) + 1;
+	raise_peak(&usage->tasks_peak, tasks);
+	return tasks;
+}
+
+/* True when a task was in the function's cgroup before the hook managed it:
+ * the hook's seed counted it. */
+static __always_inline int counted_by_seed(struct task_struct *task, __u64 owner)
+{
+	struct fng_cg_stats *stats = bpf_map_lookup_elem(&fng_stats, &owner);
+
+	return stats && BPF_CORE_READ(task, start_time) < stats->start_ns;
 }
 
 /* Applies a limit's verdict in task context. */
@@ -97,74 +132,110 @@ static __always_inline void enforce_in_task(struct fng_usage *usage, const struc
 	}
 }
 
-/* A task was created (fork, or a thread). `current` is its creator, in the
- * function's cgroup. */
+/* A task was created (fork, or a thread), counted for the function its
+ * cgroup belongs to: the creator's, or another with CLONE_INTO_CGROUP. */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(fng_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct fng_cg_policy *policy;
 	struct fng_usage *usage;
-	__u64 cgid = 0, forks;
+	__u64 owner = function_of(child), creator = 0, forks;
 	__s64 tasks;
 
-	policy = managed_policy(&cgid);
-	if (!policy)
+	if (!owner)
 		return 0;
-	usage = usage_of(cgid);
-	if (!usage)
+	policy = bpf_map_lookup_elem(&fng_policy, &owner);
+	usage = usage_of(owner);
+	if (!policy || !usage)
 		return 0;
-	tasks = __sync_fetch_and_add(&usage->tasks, 1) + 1;
+	tasks = count_task(child, usage, owner);
 	__sync_fetch_and_add(&usage->forks, 1);
-	raise_peak(&usage->tasks_peak, tasks);
 	forks = count_in_window(&usage->fork_window_ns, &usage->fork_window_count, 1);
+	/* The creator is killed only when it is the function's own: a
+	 * runtime creating a task into the container is not. */
+	managed_policy(&creator);
+	if (creator != owner) {
+		if (usage->limit[FNG_LIMIT_PROCS] && tasks > (__s64)usage->limit[FNG_LIMIT_PROCS])
+			over_limit(usage, policy, owner, FNG_LIMIT_PROCS, tasks, 0, FNG_MECH_SIGKILL);
+		return 0;
+	}
 	if (usage->limit[FNG_LIMIT_PROCS] && tasks > (__s64)usage->limit[FNG_LIMIT_PROCS])
-		enforce_in_task(usage, policy, cgid, FNG_LIMIT_PROCS, tasks);
+		enforce_in_task(usage, policy, owner, FNG_LIMIT_PROCS, tasks);
 	if (usage->limit[FNG_LIMIT_FORKS_PER_SEC] && forks > usage->limit[FNG_LIMIT_FORKS_PER_SEC])
-		enforce_in_task(usage, policy, cgid, FNG_LIMIT_FORKS_PER_SEC, forks);
-	if (being_terminated(cgid))
+		enforce_in_task(usage, policy, owner, FNG_LIMIT_FORKS_PER_SEC, forks);
+	if (being_terminated(owner))
 		kill_current();
 	return 0;
 }
 
-/* A task ended; at the last thread of a process, its memory leaves the
- * function's total. */
+/* A process that joined the function's cgroup without being created there
+ * (`runc exec`, an exec probe) is counted when it execs. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(fng_task_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct task_struct *current = bpf_get_current_task_btf();
+	struct fng_cg_policy *policy;
+	struct fng_usage *usage;
+	__u64 owner = 0;
+	__s64 tasks;
+
+	policy = managed_policy(&owner);
+	if (!policy || counted_by_seed(current, owner))
+		return 0;
+	usage = usage_of(owner);
+	if (!usage)
+		return 0;
+	tasks = count_task(current, usage, owner);
+	if (usage->limit[FNG_LIMIT_PROCS] && tasks > (__s64)usage->limit[FNG_LIMIT_PROCS])
+		enforce_in_task(usage, policy, owner, FNG_LIMIT_PROCS, tasks);
+	return 0;
+}
+
+/* A task ended: it leaves the count that holds it, its CPU time is charged,
+ * and at the last thread of a process its memory leaves the total. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(fng_task_exit, struct task_struct *task)
 {
-	struct fng_cg_policy *policy;
+	struct task_struct *current = bpf_get_current_task_btf();
+	struct fng_task_state *state = bpf_task_storage_get(&fng_tasks, current, 0, 0);
 	struct fng_proc_rss *proc;
 	struct fng_usage *usage;
-	__u64 cgid = 0;
+	__u64 owner = state ? state->owner : 0;
+	__s64 bytes;
 	__u32 tgid;
 
-	policy = managed_policy(&cgid);
-	if (!policy)
-		return 0;
-	usage = usage_of(cgid);
+	if (!owner) {
+		/* A task the hook's seed counted, or none of fnguard's. */
+		if (!managed_policy(&owner) || !counted_by_seed(current, owner))
+			return 0;
+	}
+	usage = usage_of(owner);
 	if (!usage)
 		return 0;
-	charge_cpu(bpf_get_current_task_btf(), usage);
-	/* Tasks the function had before the hook counted it may end after it
-	 * and would take the count below zero. */
+	charge_cpu(current, usage);
 	if (usage->tasks > 0)
 		__sync_fetch_and_sub(&usage->tasks, 1);
 	if (BPF_CORE_READ(task, signal, live.counter) == 0) {
+		/* Several threads of an exiting group may all see the group
+		 * dead: the one that deletes the entry subtracts it. */
 		tgid = BPF_CORE_READ(task, tgid);
 		proc = bpf_map_lookup_elem(&fng_procs, &tgid);
 		if (proc) {
-			__sync_fetch_and_sub(&usage->rss_bytes, proc->bytes);
+			bytes = __sync_lock_test_and_set(&proc->bytes, 0);
+			if (proc->owner == owner)
+				__sync_fetch_and_sub(&usage->rss_bytes, bytes);
 			bpf_map_delete_elem(&fng_procs, &tgid);
 		}
 	}
-	if (being_terminated(cgid))
-		kill_init(usage, cgid);
+	if (being_terminated(owner))
+		kill_init(usage, owner);
 	return 0;
 }
 
 /* CPU time of the running task, sampled every 10 ms of CPU on each CPU
- * (a perf cpu-clock event per CPU, opened at load): the task's own
- * sum_exec_runtime since its last charge goes to its function, and the
- * cpu-ms limit is checked. Idle CPUs take no samples; exits charge the rest. */
+ * (a perf cpu-clock event per CPU, attached while any function is
+ * managed): the task's own sum_exec_runtime since its last charge goes to
+ * its function, and the cpu-ms limit is checked. Exits charge the rest. */
 SEC("perf_event")
 int fng_cpu_tick(struct bpf_perf_event_data *ctx)
 {
@@ -235,20 +306,22 @@ int BPF_PROG(fng_rss, struct mm_struct *mm, int member)
 	proc = bpf_map_lookup_elem(&fng_procs, &tgid);
 	/* Most changes stay in the kernel's per-CPU batches and leave the
 	 * process's total as it was. */
-	if (proc && proc->bytes == bytes)
+	if (proc && proc->bytes == bytes && proc->owner == cgid)
 		return 0;
 	usage = usage_of(cgid);
 	if (!usage)
 		return 0;
-	if (!proc) {
+	if (!proc || proc->owner != cgid) {
+		/* New, or an entry of an earlier function left under a reused pid. */
 		fresh.owner = cgid;
-		bpf_map_update_elem(&fng_procs, &tgid, &fresh, BPF_NOEXIST);
+		bpf_map_update_elem(&fng_procs, &tgid, &fresh, BPF_ANY);
 		proc = bpf_map_lookup_elem(&fng_procs, &tgid);
 		if (!proc)
 			return 0;
 	}
-	delta = bytes - proc->bytes;
-	proc->bytes = bytes;
+	/* Threads of one process fault on several CPUs at once: the exchange
+	 * gives each change to exactly one of them. */
+	delta = bytes - __sync_lock_test_and_set(&proc->bytes, bytes);
 	total = __sync_fetch_and_add(&usage->rss_bytes, delta) + delta;
 	raise_peak(&usage->rss_peak, total);
 	if (usage->limit[FNG_LIMIT_MEMORY] && total > (__s64)usage->limit[FNG_LIMIT_MEMORY])
@@ -256,26 +329,40 @@ int BPF_PROG(fng_rss, struct mm_struct *mm, int member)
 	return 0;
 }
 
-/* TCP connections a function has open: counted when one is established
- * (either direction) and until it is closed. The socket carries the cgroup
- * of the task that made it (a listener's for accepted ones). */
+/* Sockets counted in a function's open connections, and which function. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} fng_counted_sockets SEC(".maps");
+
+/* TCP connections a function has open, both directions: counted from the
+ * outbound SYN (so connects still in flight count against the limit) or
+ * from an accepted connection's establishment, until the socket closes.
+ * The socket carries the cgroup of the task that made it (a listener's for
+ * accepted ones); the function counted is remembered on the socket. */
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(fng_tcp_state, struct sock *sk, int oldstate, int newstate)
 {
 	struct fng_cg_policy *policy;
 	struct fng_usage *usage;
-	__u64 id;
+	__u64 id, *counted;
 	__s64 open;
 
-	if (newstate != FNG_TCP_ESTABLISHED && newstate != FNG_TCP_CLOSE)
-		return 0;
-	/* A socket closing before it was established (a refused connect, a
-	 * listener) was never counted. */
-	if (newstate == FNG_TCP_CLOSE && (oldstate == FNG_TCP_SYN_SENT || oldstate == FNG_TCP_SYN_RECV ||
-					  oldstate == FNG_TCP_LISTEN || oldstate == FNG_TCP_NEW_SYN_RECV ||
-					  oldstate == FNG_TCP_CLOSE))
-		return 0;
 	if (BPF_CORE_READ(sk, sk_protocol) != FNG_IPPROTO_TCP)
+		return 0;
+	if (newstate == FNG_TCP_CLOSE) {
+		counted = bpf_sk_storage_get(&fng_counted_sockets, sk, 0, 0);
+		if (!counted)
+			return 0;
+		usage = usage_of(*counted);
+		if (usage && usage->connections > 0)
+			__sync_fetch_and_sub(&usage->connections, 1);
+		bpf_sk_storage_delete(&fng_counted_sockets, sk);
+		return 0;
+	}
+	if (newstate != FNG_TCP_SYN_SENT && newstate != FNG_TCP_ESTABLISHED)
 		return 0;
 	id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
 	policy = bpf_map_lookup_elem(&fng_policy, &id);
@@ -284,12 +371,13 @@ int BPF_PROG(fng_tcp_state, struct sock *sk, int oldstate, int newstate)
 	usage = usage_of(policy->owner);
 	if (!usage)
 		return 0;
-	if (newstate == FNG_TCP_ESTABLISHED) {
-		open = __sync_fetch_and_add(&usage->connections, 1) + 1;
+	if (newstate == FNG_TCP_ESTABLISHED)
 		__sync_fetch_and_add(&usage->connects, 1);
-		raise_peak(&usage->connections_peak, open);
-	} else if (usage->connections > 0) {
-		__sync_fetch_and_sub(&usage->connections, 1);
-	}
+	counted = bpf_sk_storage_get(&fng_counted_sockets, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!counted || *counted)
+		return 0;
+	*counted = policy->owner;
+	open = __sync_fetch_and_add(&usage->connections, 1) + 1;
+	raise_peak(&usage->connections_peak, open);
 	return 0;
 }

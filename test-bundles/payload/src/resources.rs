@@ -8,6 +8,10 @@
 //!                         `cpu-progress ms=X` every 50 ms of CPU
 //!   alloc=MIB             allocates and touches MIB MiB, printing
 //!                         `alloc-progress mib=X` every 4 MiB
+//!   alloc-threads=N:MIB   N threads each allocate and touch MIB MiB, then all
+//!                         free them and end together
+//!   connect-parallel=ADDR:N  N threads connect at once and keep their connections;
+//!                         prints `connect-parallel opened=K refused=R`
 //!   hold-tcp=ADDR:N       opens N TCP connections and keeps them;
 //!                         prints `hold-tcp opened=K`, fails with the first error
 //!   send-tcp=ADDR:BYTES   sends BYTES over one connection (2 s send timeout),
@@ -75,6 +79,8 @@ pub fn run(verb: &str, arg: &str) -> Option<io::Result<()>> {
         "burn-cpu" => burn_cpu(arg),
         "alloc" => alloc(arg),
         "hold-tcp" => hold_tcp(arg),
+        "alloc-threads" => alloc_threads(arg),
+        "connect-parallel" => connect_parallel(arg),
         "send-tcp" => send_tcp(arg),
         "stream-tcp" => stream_tcp(arg),
         "child" => {
@@ -357,5 +363,48 @@ fn pingpong(arg: &str) -> io::Result<()> {
     // SAFETY: waits for the child just forked.
     unsafe { waitpid(pid, &mut status, 0) };
     say(&format!("pingpong ns={ns}"));
+    Ok(())
+}
+
+fn alloc_threads(arg: &str) -> io::Result<()> {
+    let (n, mib) = arg.split_once(':').ok_or_else(|| invalid("N:MIB"))?;
+    let (n, mib) = (number::<usize>(n, "N")?, number::<usize>(mib, "MIB")?);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let block = vec![0x5au8; mib << 20];
+                std::hint::black_box(&block);
+                // All hold their memory at once before any frees it.
+                barrier.wait();
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().map_err(|_| io::Error::other("thread panicked"))?;
+    }
+    Ok(())
+}
+
+fn connect_parallel(arg: &str) -> io::Result<()> {
+    let (target, n) = arg.rsplit_once(':').ok_or_else(|| invalid("ADDR:N"))?;
+    let (target, n) = (addr(target)?, number::<usize>(n, "N")?);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                TcpStream::connect_timeout(&target, Duration::from_secs(2))
+            })
+        })
+        .collect();
+    let results: Vec<io::Result<TcpStream>> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap_or_else(|_| Err(io::Error::other("thread panicked"))))
+        .collect();
+    let opened = results.iter().filter(|r| r.is_ok()).count();
+    say(&format!("connect-parallel opened={opened} refused={}", n - opened));
     Ok(())
 }

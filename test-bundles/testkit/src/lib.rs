@@ -280,6 +280,16 @@ impl Node {
         serde_json::from_slice(&out.stdout).expect("runc state prints JSON")
     }
 
+    /// `runc exec` of the payload with these steps in a running container
+    /// (a process joining its cgroup from outside, as `kubectl exec` does).
+    pub fn runc_exec(&self, id: &str, steps: &[&str]) -> Output {
+        self.runc()
+            .args(["exec", id, "/fnguard-payload"])
+            .args(steps)
+            .output()
+            .expect("runc exec")
+    }
+
     /// Runs `runc delete --force` on a container, as a runtime would.
     pub fn runc_delete(&self, id: &str) -> Output {
         self.runc()
