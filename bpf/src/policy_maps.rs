@@ -384,21 +384,8 @@ impl PolicyMaps {
     /// (a process that left the function's cgroup). Scans the whole map:
     /// for `gc`, not for every poststop.
     fn remove_processes(&self, cgroup_id: u64) -> Result<usize, BpfError> {
-        let owned: Vec<Vec<u8>> = self
-            .procs
-            .keys()
-            .filter(|k| {
-                let value = self.procs.lookup(k, MapFlags::ANY).ok().flatten();
-                value.and_then(|v| Some(u64::from_ne_bytes(v.get(..8)?.try_into().ok()?))) == Some(cgroup_id)
-            })
-            .collect();
-        let mut removed = 0;
-        for key in owned {
-            if delete_if_present(&self.procs, &key)? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        // struct fng_proc_rss: the owner first.
+        delete_where(&self.procs, |v| v.len() >= 8 && layout::u64_at(v, 0) == cgroup_id)
     }
 
     /// A function that a limit terminated is gone: the node's count of
@@ -420,21 +407,7 @@ impl PolicyMaps {
 
     /// Policy entries of child cgroups that name `cgroup_id` as their owner.
     fn remove_aliases(&self, cgroup_id: u64) -> Result<usize, BpfError> {
-        let aliases: Vec<Vec<u8>> = self
-            .policy
-            .keys()
-            .filter(|k| {
-                let value = self.policy.lookup(k, MapFlags::ANY).ok().flatten();
-                value.and_then(|v| layout::policy_owner(&v)) == Some(cgroup_id)
-            })
-            .collect();
-        let mut removed = 0;
-        for alias in aliases {
-            if delete_if_present(&self.policy, &alias)? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        delete_where(&self.policy, |v| layout::policy_owner(v) == Some(cgroup_id))
     }
 }
 
@@ -459,6 +432,21 @@ fn realtime_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Deletes every entry of `map` whose value matches; returns how many went.
+fn delete_where(map: &MapHandle, matches: impl Fn(&[u8]) -> bool) -> Result<usize, BpfError> {
+    let keys: Vec<Vec<u8>> = map
+        .keys()
+        .filter(|k| map.lookup(k, MapFlags::ANY).ok().flatten().is_some_and(|v| matches(&v)))
+        .collect();
+    let mut removed = 0;
+    for key in keys {
+        if delete_if_present(map, &key)? {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 fn delete_if_present(map: &MapHandle, key: &[u8]) -> Result<bool, BpfError> {

@@ -10,18 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fnguard_testkit::{of_kind, tcp_listener, Node, RunResult};
+use fnguard_testkit::{of_container, tcp_listener, Node, RunResult};
 use serde_json::Value;
 
 fn node(name: &str) -> Node {
     Node::new(name, env!("CARGO_BIN_EXE_fnguard").as_ref())
-}
-
-fn of_container<'e>(events: &'e [Value], kind: &str, container: &str) -> Vec<&'e Value> {
-    of_kind(events, kind)
-        .into_iter()
-        .filter(|e| e["container"] == container)
-        .collect()
 }
 
 /// The container's one limit event.

@@ -6,18 +6,11 @@
 use std::net::UdpSocket;
 use std::thread;
 
-use fnguard_testkit::{of_kind, Node};
+use fnguard_testkit::{of_container, Node};
 use serde_json::Value;
 
 fn node(name: &str) -> Node {
     Node::new(name, env!("CARGO_BIN_EXE_fnguard").as_ref())
-}
-
-fn of_container<'e>(events: &'e [Value], kind: &str, container: &str) -> Vec<&'e Value> {
-    of_kind(events, kind)
-        .into_iter()
-        .filter(|e| e["container"] == container)
-        .collect()
 }
 
 #[test]

@@ -752,6 +752,14 @@ pub fn of_kind<'e>(events: &'e [Value], kind: &str) -> Vec<&'e Value> {
     events.iter().filter(|e| e["kind"] == kind).collect()
 }
 
+/// The events of one kind from one container.
+pub fn of_container<'e>(events: &'e [Value], kind: &str, container: &str) -> Vec<&'e Value> {
+    of_kind(events, kind)
+        .into_iter()
+        .filter(|e| e["container"] == container)
+        .collect()
+}
+
 /// TCP listener on a free port of `ip`; keep it alive for the test.
 pub fn tcp_listener(ip: &str) -> (TcpListener, u16) {
     let listener = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("binding {ip}: {e}"));
