@@ -12,6 +12,8 @@ Scenarios, each run REPEATS times, interleaved:
   files.deny rule, so every open is resolved to its path, judged and reported
   (within the event budget);
 - bpftrace: bpftrace filtering on the same cgroup and counting opens by filename;
+- bcc-opensnoop: BCC's opensnoop (the libbpf-tools build Debian packages; it
+  has no cgroup filter, so it filters on the process), its output discarded;
 - tracepoint-floor: bpftrace on raw_syscalls:sys_exit with a filter that never
   matches: what any program on the syscall exit path costs every task.
 
@@ -25,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, min_median_max, remove_quietly, run_hook, start_in_cgroup
@@ -103,6 +106,28 @@ class Bench:
             sys.exit(f"bpftrace printed no {expect!r}: {counted[-300:]}")
         return ns
 
+    def opensnoop(self, cgroup):
+        """The payload's opens under BCC's opensnoop, filtered on its pid."""
+        go = os.path.join(self.work, f"go-{time.monotonic_ns()}")
+        script = f'while [ ! -e {go} ]; do sleep 0.01; done; exec {PAYLOAD} bench-open={TARGET}:{OPENS}'
+        proc = start_in_cgroup(cgroup, script, stdout=subprocess.PIPE, text=True)
+        tracer = subprocess.Popen(["stdbuf", "-oL", "opensnoop", "-p", str(proc.pid)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        header = tracer.stdout.readline()
+        if "PID" not in header:
+            sys.exit(f"opensnoop did not attach: {header!r}")
+        seen = []
+        reader = threading.Thread(target=lambda: seen.extend(l for l in tracer.stdout if TARGET in l), daemon=True)
+        reader.start()
+        open(go, "w").close()
+        output, _ = proc.communicate()
+        tracer.terminate()
+        tracer.wait()
+        reader.join(timeout=10)
+        if not seen:
+            sys.exit("opensnoop reported no open of the target")
+        return parse_ns(output)
+
     def managed_sleeper(self):
         """Another function, managed for as long as the returned handle lives."""
         proc = start_in_cgroup(self.cgroup("sleeper"), "exec sleep 600")
@@ -133,7 +158,12 @@ def main():
     try:
         plain, managed = b.cgroup("plain"), b.cgroup("managed")
         shutil.rmtree(PIN_ROOT, ignore_errors=True)
+        bcc = shutil.which("opensnoop") is not None
+        if not bcc:
+            print("bench: BCC's opensnoop is missing (apt-get install libbpf-tools): no BCC figure", file=sys.stderr)
         samples = {"baseline": [], "unmanaged": [], "managed-audit": [], "bpftrace": [], "tracepoint-floor": []}
+        if bcc:
+            samples["bcc-opensnoop"] = []
         floor = "tracepoint:raw_syscalls:sys_exit /pid == 1/ { @floor = count(); }"
         # Every scenario in every repetition, so drift of this shared machine
         # hits them alike.
@@ -142,6 +172,8 @@ def main():
             subprocess.run([FNGUARD, "gc"], env=b.env, check=True, capture_output=True)
             samples["baseline"].append(b.run_in(plain))
             samples["bpftrace"].append(b.bpftrace(plain))
+            if bcc:
+                samples["bcc-opensnoop"].append(b.opensnoop(plain))
             samples["tracepoint-floor"].append(b.bpftrace(plain, floor, expect=""))  # attach was checked
             samples["managed-audit"].append(b.run_in(managed, managed=True))
             sleeper = b.managed_sleeper()
@@ -152,7 +184,8 @@ def main():
         report = {name: min_median_max(s) for name, s in samples.items()}
         base = report["baseline"]["median"]
         report["overhead_ns"] = {name: round(report[name]["median"] - base, 1)
-                                 for name in ("unmanaged", "managed-audit", "bpftrace", "tracepoint-floor")}
+                                 for name in ("unmanaged", "managed-audit", "bpftrace", "bcc-opensnoop",
+                                              "tracepoint-floor") if name in report}
         report["opens_per_run"] = OPENS
         report["other_open_monitors_attached"] = others
     finally:

@@ -405,7 +405,11 @@ fn unpublish(layout: &PinLayout, programs: &[&str]) -> Result<(), BpfError> {
 /// sampler), which detaches them.
 fn unpin_links(layout: &PinLayout, programs: &[&str]) -> Result<(), BpfError> {
     let links = layout.global_links_dir();
-    let entries = fs::read_dir(&links).map_err(BpfError::io("reading link directory", &links))?;
+    let entries = match fs::read_dir(&links) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(BpfError::io("reading link directory", &links)(e)),
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if programs

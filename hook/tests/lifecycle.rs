@@ -308,6 +308,13 @@ fn a_hook_without_a_stage_takes_it_from_the_state() {
 fn the_open_monitor_is_attached_by_a_container_and_detached_by_gc_when_idle() {
     // Where BPF-LSM runs, no syscall-exit program is ever attached (vmtest).
     let node = node("open-monitor");
+    // Nothing loaded yet: gc has nothing to do and says so.
+    let out = node.fnguard(&["gc"]);
+    assert!(
+        out.status.success(),
+        "gc on a fresh node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let first = node
         .bundle("first")
         .annotation("fnguard.io/files.deny", "/etc/secret")
@@ -321,6 +328,17 @@ fn the_open_monitor_is_attached_by_a_container_and_detached_by_gc_when_idle() {
     let out = node.fnguard(&["gc"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!link.exists(), "gc left the monitor attached on an idle node");
+    let samplers = fs::read_dir(abi.join("links/global"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("fng_cpu_tick")
+        })
+        .count();
+    assert_eq!(samplers, 0, "gc left the CPU sampler attached on an idle node");
     assert!(
         abi.join("progs/fng_sys_exit").exists(),
         "the program stays pinned for the next container"
@@ -331,6 +349,10 @@ fn the_open_monitor_is_attached_by_a_container_and_detached_by_gc_when_idle() {
         .steps(&["sleep=1"]);
     assert!(second.build().run().success);
     assert_eq!(link.exists(), !lsm, "re-attached by the next container");
+    assert!(
+        abi.join("links/global/fng_cpu_tick_cpu0").exists(),
+        "CPU sampling re-attached"
+    );
 }
 
 #[test]
