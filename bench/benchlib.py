@@ -69,3 +69,16 @@ def remove_quietly(pin_root, work, cgroups):
             os.rmdir(cgroup)
         except OSError:
             pass
+
+
+def stop_tracer(proc):
+    """Ends a tracer (bpftrace, a BCC tool) and collects its output, killing
+    it when it does not exit within 10 s."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=10)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[0]

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import cgroup2_mount, min_median_max, remove_quietly, run_hook, start_in_cgroup
+from benchlib import cgroup2_mount, min_median_max, remove_quietly, run_hook, start_in_cgroup, stop_tracer
 
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-attach"
 RUNS = int(os.environ.get("BENCH_ATTACH_RUNS", "10"))
@@ -45,12 +45,7 @@ def bpftrace_attach_ms(cgroup):
             break
         if not line:
             sys.exit(f"bpftrace did not attach: {''.join(seen)}")
-    tracer.terminate()
-    try:
-        tracer.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        tracer.kill()
-        tracer.communicate()
+    stop_tracer(tracer)
     return elapsed
 
 
@@ -71,12 +66,7 @@ def bcc_attach_ms(cgroup, pid):
         return (time.perf_counter_ns() - start) / 1e6
     finally:
         for tool in tools:
-            tool.terminate()
-            try:
-                tool.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                tool.kill()
-                tool.communicate()
+            stop_tracer(tool)
 
 
 def main():

@@ -30,7 +30,8 @@ import tempfile
 import threading
 import time
 
-from benchlib import FNGUARD, PAYLOAD, cgroup2_mount, min_median_max, remove_quietly, run_hook, start_in_cgroup
+from benchlib import (FNGUARD, PAYLOAD, cgroup2_mount, min_median_max, remove_quietly, run_hook, start_in_cgroup,
+                      stop_tracer)
 
 PIN_ROOT = "/sys/fs/bpf/fnguard-bench-syscall"
 OPENS = int(os.environ.get("BENCH_OPENS", "1000000"))
@@ -100,8 +101,7 @@ class Bench:
         try:
             ns = self.run_in(cgroup)
         finally:
-            tracer.terminate()
-            counted = tracer.communicate()[0]
+            counted = stop_tracer(tracer)
         if expect not in counted:
             sys.exit(f"bpftrace printed no {expect!r}: {counted[-300:]}")
         return ns
