@@ -14,33 +14,23 @@ if [ "${#peers[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${peers[@]}" >/dev/null
 fi
 
-report=$(mktemp)
-syscalls=$(mktemp)
-wrapper=$(mktemp)
-egress=$(mktemp)
-scale=$(mktemp)
-events=$(mktemp)
-attach=$(mktemp)
-resources=$(mktemp)
-trap 'rm -f "$report" "$syscalls" "$wrapper" "$egress" "$scale" "$events" "$attach" "$resources"' EXIT
-echo "bench: hook latency and runc start (about a minute)" >&2
-python3 bench/hook_latency.py > "$report"
-echo "bench: openat overhead against bpftrace (about two minutes)" >&2
-python3 bench/syscall_overhead.py > "$syscalls"
-echo "bench: fnguard-runc overhead per call" >&2
-python3 bench/wrapper_overhead.py > "$wrapper"
-echo "bench: connect cost against egress policy size" >&2
-python3 bench/egress_scale.py > "$egress"
-echo "bench: 1 to 500 managed functions at once" >&2
-python3 bench/scale.py > "$scale"
-echo "bench: event throughput to fnguard events --json" >&2
-python3 bench/event_throughput.py > "$events"
-echo "bench: starting monitoring for a container: fnguard hook against bpftrace" >&2
-python3 bench/bpftrace_attach.py > "$attach"
-echo "bench: what resource accounting and limits cost (about two minutes)" >&2
-python3 bench/resource_cost.py > "$resources"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+# run SCRIPT WHAT: one benchmark, its JSON report kept for the summary below.
+run() {
+  echo "bench: $2" >&2
+  python3 "bench/$1.py" > "$out/$1.json"
+}
+run hook_latency "hook latency and runc start (about a minute)"
+run syscall_overhead "openat overhead against bpftrace and BCC (about two minutes)"
+run wrapper_overhead "fnguard-runc overhead per call"
+run egress_scale "connect cost against egress policy size"
+run scale "1 to 500 managed functions at once"
+run event_throughput "event throughput to fnguard events --json"
+run bpftrace_attach "starting monitoring for a container: fnguard hook against bpftrace and BCC"
+run resource_cost "what resource accounting and limits cost (about two minutes)"
 
-python3 - "$report" "$syscalls" "$wrapper" "$egress" "$scale" "$events" "$attach" "$resources" <<'PY'
+python3 - "$out"/{hook_latency,syscall_overhead,wrapper_overhead,egress_scale,scale,event_throughput,bpftrace_attach,resource_cost}.json <<'PY'
 import json, os, platform, sys, datetime
 r = json.load(open(sys.argv[1]))
 sc = json.load(open(sys.argv[2]))
