@@ -209,52 +209,62 @@ pub fn ensure_loaded(layout: &PinLayout) -> Result<LoadOutcome, BpfError> {
     pin_shared_maps(net.object_mut(), layout)?;
     publish(net.object_mut(), layout)?;
 
-    load_reusing_maps(ExecSkelBuilder::default(), "exec", layout, |open| {
-        set_rodata!(open, events_per_sec = rate)
-    })?;
-
-    // Resource accounting. Where programs may signal another task (6.13 on),
-    // a limit that kills also ends the function's init process at once.
-    let signal_task = quietly(|| {
-        load_reusing_maps(ResourcesSkelBuilder::default(), "resources", layout, |open| {
-            set_rodata!(open, events_per_sec = rate)
-        })
-    });
-    if let Err(why) = signal_task {
-        log::debug!("resource programs that signal a function's init not used ({why}); loading the compatible build");
-        unpublish(layout, RESOURCE_PROGRAMS)?;
-        load_reusing_maps(
-            ResourcesCompatSkelBuilder::default(),
-            "resources (compatible)",
-            layout,
-            |open| set_rodata!(open, events_per_sec = rate),
-        )?;
-    }
-
-    let lsm = load_lsm(layout, rate);
-    if let Err(reason) = &lsm {
-        log::info!("BPF-LSM not used ({reason}); file and exec violations are stopped with SIGKILL");
-    }
-    let opens_by_lsm = lsm.is_ok();
-
-    // The syscall-exit program runs the system call detection rules, and
-    // judges opens where BPF-LSM does not. Its plain-load build needs
-    // bpf_rdonly_cast (6.2 on); older kernels get the probe-read build.
-    let fast = match std::env::var(OPEN_MONITOR_ENV).as_deref() {
-        Ok("probe-read") => Err("chosen by the environment".to_string()),
-        _ => quietly(|| {
-            load_reusing_maps(FileSkelBuilder::default(), "file", layout, |open| {
-                set_rodata!(open, opens_by_lsm = opens_by_lsm, events_per_sec = rate)
+    // The exec object is verified on another CPU meanwhile: verification is
+    // most of a first load. Only this thread silences libbpf (loads that
+    // may be refused), which may hide the exec object's log in that window;
+    // FNGUARD_LOG=debug shows everything.
+    std::thread::scope(|scope| -> Result<(), BpfError> {
+        let exec = scope.spawn(|| {
+            load_reusing_maps(ExecSkelBuilder::default(), "exec", layout, |open| {
+                set_rodata!(open, events_per_sec = rate)
             })
-        })
-        .map_err(|e| e.to_string()),
-    };
-    if let Err(why) = fast {
-        log::debug!("syscall-exit program with plain loads not used ({why}); loading the probe-read build");
-        load_reusing_maps(FileCompatSkelBuilder::default(), "file (probe-read)", layout, |open| {
-            set_rodata!(open, opens_by_lsm = opens_by_lsm, events_per_sec = rate)
-        })?;
-    }
+        });
+        // Resource accounting. Where programs may signal another task (6.13 on),
+        // a limit that kills also ends the function's init process at once.
+        let signal_task = quietly(|| {
+            load_reusing_maps(ResourcesSkelBuilder::default(), "resources", layout, |open| {
+                set_rodata!(open, events_per_sec = rate)
+            })
+        });
+        if let Err(why) = signal_task {
+            log::debug!(
+                "resource programs that signal a function's init not used ({why}); loading the compatible build"
+            );
+            unpublish(layout, RESOURCE_PROGRAMS)?;
+            load_reusing_maps(
+                ResourcesCompatSkelBuilder::default(),
+                "resources (compatible)",
+                layout,
+                |open| set_rodata!(open, events_per_sec = rate),
+            )?;
+        }
+
+        let lsm = load_lsm(layout, rate);
+        if let Err(reason) = &lsm {
+            log::info!("BPF-LSM not used ({reason}); file and exec violations are stopped with SIGKILL");
+        }
+        let opens_by_lsm = lsm.is_ok();
+
+        // The syscall-exit program runs the system call detection rules, and
+        // judges opens where BPF-LSM does not. Its plain-load build needs
+        // bpf_rdonly_cast (6.2 on); older kernels get the probe-read build.
+        let fast = match std::env::var(OPEN_MONITOR_ENV).as_deref() {
+            Ok("probe-read") => Err("chosen by the environment".to_string()),
+            _ => quietly(|| {
+                load_reusing_maps(FileSkelBuilder::default(), "file", layout, |open| {
+                    set_rodata!(open, opens_by_lsm = opens_by_lsm, events_per_sec = rate)
+                })
+            })
+            .map_err(|e| e.to_string()),
+        };
+        if let Err(why) = fast {
+            log::debug!("syscall-exit program with plain loads not used ({why}); loading the probe-read build");
+            load_reusing_maps(FileCompatSkelBuilder::default(), "file (probe-read)", layout, |open| {
+                set_rodata!(open, opens_by_lsm = opens_by_lsm, events_per_sec = rate)
+            })?;
+        }
+        exec.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
 
     if !is_loaded(layout) {
         return Err(BpfError::Incomplete(format!(
