@@ -43,10 +43,7 @@ pub struct Usage {
 
 impl Usage {
     pub(crate) fn decode(v: &[u8]) -> Self {
-        let at = |i: usize| {
-            let o = COUNTERS_AT + 8 * i;
-            u64::from_ne_bytes(v[o..o + 8].try_into().expect("8 bytes"))
-        };
+        let at = |i: usize| crate::layout::u64_at(&v[COUNTERS_AT..], i);
         Usage {
             tasks: (at(0) as i64).max(0),
             tasks_peak: at(1),

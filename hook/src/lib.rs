@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod commands;
 pub mod denied_files;
 pub mod node_lock;
+pub mod node_maps;
 pub mod records;
 pub mod settings;
 pub mod state;

@@ -121,14 +121,6 @@ fn cpu_past_the_budget_is_killed_within_a_fifth_of_it() {
     assert_eq!(stop["totals"]["terminated_by"], "cpu-ms");
 }
 
-/// True when BPF programs may signal other tasks on this kernel (6.13 on).
-fn kernel_signals_other_tasks() -> bool {
-    std::fs::read_to_string("/proc/kallsyms")
-        .unwrap()
-        .lines()
-        .any(|l| l.ends_with(" bpf_send_signal_task"))
-}
-
 #[test]
 fn a_kill_ends_tasks_asleep_in_a_system_call_too() {
     let node = node("limits-sleeper");
@@ -147,7 +139,7 @@ fn a_kill_ends_tasks_asleep_in_a_system_call_too() {
     assert_killed_by(limit, "cpu-ms");
     let stop = stop_event(&events, "napper");
     let gap_ms = (stop["ktime_ns"].as_u64().unwrap() - limit["ktime_ns"].as_u64().unwrap()) / 1_000_000;
-    if kernel_signals_other_tasks() {
+    if fnguard_bpf::kernel_signals_other_tasks() {
         // The init process is signalled at once and takes its pid namespace with it.
         assert!(
             node.helper_calls("fng_task_exit", "bpf_send_signal_task") > 0,

@@ -527,6 +527,26 @@ static __always_inline int admit_inbound(const struct fng_cg_policy *policy, __u
 /* Packets into a function: judged by its ingress list, if it has one, then
  * counted against ingress-bytes. Replies and data of established
  * connections are never judged by the list. */
+/* True when `total` bytes would take a byte total (egress-bytes,
+ * ingress-bytes) past its limit. Once crossed, later packets are past it
+ * too, however small: TCP could not deliver them past the gap anyway. */
+static __always_inline int past_byte_total(const struct fng_usage *usage, __u32 limit_id, __u64 total)
+{
+	__u64 limit = usage->limit[limit_id];
+
+	return limit && (total > limit || (usage->reported & (1ULL << limit_id)));
+}
+
+/* Reports a byte limit crossed in a packet program; true when the packet
+ * is to be dropped (throttle). Off the common path, so the policy is
+ * looked up here. */
+static __always_inline int packet_throttled(struct fng_usage *usage, __u64 cgid, __u32 limit_id, __u64 observed)
+{
+	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &cgid);
+
+	return policy && over_limit(usage, policy, cgid, limit_id, observed, 0, FNG_MECH_SKB_DROP) == FNG_ACT_THROTTLE;
+}
+
 SEC("cgroup_skb/ingress")
 int fng_ingress(struct __sk_buff *skb)
 {
@@ -534,7 +554,7 @@ int fng_ingress(struct __sk_buff *skb)
 	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &cgid);
 	struct fng_packet p = {};
 	struct fng_usage *usage;
-	__u64 limit, total;
+	__u64 total;
 	__u32 payload;
 
 	if (!policy)
@@ -552,12 +572,9 @@ int fng_ingress(struct __sk_buff *skb)
 	usage = usage_of(cgid);
 	if (!usage || !payload)
 		return 1;
-	limit = usage->limit[FNG_LIMIT_INGRESS_BYTES];
 	total = usage->rx_bytes + payload;
-	/* Once the total is crossed, later packets are over it too, however
-	 * small: TCP could not deliver them past the gap anyway. */
-	if (limit && (total > limit || (usage->reported & (1ULL << FNG_LIMIT_INGRESS_BYTES))) &&
-	    over_limit(usage, policy, cgid, FNG_LIMIT_INGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) == FNG_ACT_THROTTLE) {
+	if (past_byte_total(usage, FNG_LIMIT_INGRESS_BYTES, total) &&
+	    packet_throttled(usage, cgid, FNG_LIMIT_INGRESS_BYTES, total)) {
 		__sync_fetch_and_add(&usage->rx_dropped, payload);
 		return 0;
 	}
@@ -613,9 +630,9 @@ SEC("cgroup_skb/egress")
 int fng_egress(struct __sk_buff *skb)
 {
 	__u64 cgid = bpf_skb_cgroup_id(skb);
-	struct fng_cg_policy *policy = NULL;
 	struct fng_usage *usage = usage_of(cgid);
-	__u64 limit, total;
+	struct fng_cg_policy *policy;
+	__u64 rate, total;
 	__u32 payload;
 
 	/* Usually the container's own cgroup; a child cgroup's sockets go
@@ -632,26 +649,17 @@ int fng_egress(struct __sk_buff *skb)
 	payload = payload_bytes(skb);
 	if (!payload)
 		return 1;
-	limit = usage->limit[FNG_LIMIT_EGRESS_BYTES];
 	total = usage->tx_bytes + payload;
-	if (limit && (total > limit || (usage->reported & (1ULL << FNG_LIMIT_EGRESS_BYTES)))) {
-		if (!policy)
-			policy = bpf_map_lookup_elem(&fng_policy, &cgid);
-		if (policy && over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_BYTES, total, 0, FNG_MECH_SKB_DROP) ==
-				      FNG_ACT_THROTTLE) {
-			__sync_fetch_and_add(&usage->tx_dropped, payload);
-			return 0;
-		}
+	if (past_byte_total(usage, FNG_LIMIT_EGRESS_BYTES, total) &&
+	    packet_throttled(usage, cgid, FNG_LIMIT_EGRESS_BYTES, total)) {
+		__sync_fetch_and_add(&usage->tx_dropped, payload);
+		return 0;
 	}
-	limit = usage->limit[FNG_LIMIT_EGRESS_RATE];
-	if (limit && !take_rate_tokens(usage, limit, payload)) {
-		if (!policy)
-			policy = bpf_map_lookup_elem(&fng_policy, &cgid);
-		if (policy && over_limit(usage, policy, cgid, FNG_LIMIT_EGRESS_RATE, limit, 0, FNG_MECH_SKB_DROP) ==
-				      FNG_ACT_THROTTLE) {
-			__sync_fetch_and_add(&usage->tx_dropped, payload);
-			return FNG_SKB_DROP_CN;
-		}
+	rate = usage->limit[FNG_LIMIT_EGRESS_RATE];
+	if (rate && !take_rate_tokens(usage, rate, payload) &&
+	    packet_throttled(usage, cgid, FNG_LIMIT_EGRESS_RATE, rate)) {
+		__sync_fetch_and_add(&usage->tx_dropped, payload);
+		return FNG_SKB_DROP_CN;
 	}
 	__sync_fetch_and_add(&usage->tx_bytes, payload);
 	__sync_fetch_and_add(&usage->tx_packets, 1);

@@ -39,6 +39,14 @@ extern void bpf_task_release(struct task_struct *p) __ksym;
 extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type, u64 value) __ksym;
 #endif
 
+/* The function (container cgroup id) a cgroup belongs to; 0 if none. */
+static __always_inline __u64 function_of_cgroup(__u64 id)
+{
+	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &id);
+
+	return policy ? policy->owner : 0;
+}
+
 /* Kills the function's init process, which takes the container's pid
  * namespace with it: tasks asleep in a system call die too. Only when the
  * pid still belongs to the function (it may have been reused). */
@@ -46,17 +54,13 @@ static __always_inline void kill_init(struct fng_usage *usage, __u64 cgid)
 {
 #ifdef FNG_SIGNAL_TASK
 	struct task_struct *init;
-	struct fng_cg_policy *policy;
-	__u64 id;
 
 	if (!usage->init_pid)
 		return;
 	init = bpf_task_from_pid(usage->init_pid);
 	if (!init)
 		return;
-	id = BPF_CORE_READ(init, cgroups, dfl_cgrp, kn, id);
-	policy = bpf_map_lookup_elem(&fng_policy, &id);
-	if (policy && policy->owner == cgid)
+	if (function_of_cgroup(BPF_CORE_READ(init, cgroups, dfl_cgrp, kn, id)) == cgid)
 		bpf_send_signal_task(init, FNG_SIGKILL, PIDTYPE_TGID, 0);
 	bpf_task_release(init);
 #endif
@@ -75,15 +79,6 @@ struct {
 	__type(key, int);
 	__type(value, struct fng_task_state);
 } fng_tasks SEC(".maps");
-
-/* The function (container cgroup id) a task's cgroup belongs to; 0 if none. */
-static __always_inline __u64 function_of(struct task_struct *task)
-{
-	__u64 id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	struct fng_cg_policy *policy = bpf_map_lookup_elem(&fng_policy, &id);
-
-	return policy ? policy->owner : 0;
-}
 
 /* Charges a task's CPU time since its last charge to its function; returns
  * the function's total. */
@@ -137,9 +132,10 @@ static __always_inline void enforce_in_task(struct fng_usage *usage, const struc
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(fng_fork, struct task_struct *parent, struct task_struct *child)
 {
+	__u64 child_cg = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id), creator_cg = bpf_get_current_cgroup_id();
+	__u64 owner = function_of_cgroup(child_cg), forks;
 	struct fng_cg_policy *policy;
 	struct fng_usage *usage;
-	__u64 owner = function_of(child), creator = 0, forks;
 	__s64 tasks;
 
 	if (!owner)
@@ -152,9 +148,9 @@ int BPF_PROG(fng_fork, struct task_struct *parent, struct task_struct *child)
 	__sync_fetch_and_add(&usage->forks, 1);
 	forks = count_in_window(&usage->fork_window_ns, &usage->fork_window_count, 1);
 	/* The creator is killed only when it is the function's own: a
-	 * runtime creating a task into the container is not. */
-	managed_policy(&creator);
-	if (creator != owner) {
+	 * runtime creating a task into the container is not. Most tasks are
+	 * created in their creator's cgroup: no second lookup. */
+	if (creator_cg != child_cg && function_of_cgroup(creator_cg) != owner) {
 		if (usage->limit[FNG_LIMIT_PROCS] && tasks > (__s64)usage->limit[FNG_LIMIT_PROCS])
 			over_limit(usage, policy, owner, FNG_LIMIT_PROCS, tasks, 0, FNG_MECH_SIGKILL);
 		return 0;

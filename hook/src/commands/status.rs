@@ -1,10 +1,11 @@
 //! `fnguard status`: the managed containers and their counters.
 
 use anyhow::Result;
-use fnguard_bpf::{is_loaded, CgroupStats, PinLayout, PolicyMaps};
+use fnguard_bpf::{is_loaded, CgroupStats};
 use serde::Serialize;
 
 use crate::cgroup;
+use crate::node_maps::MapsByAbi;
 use crate::records::ContainerRecord;
 use crate::settings::Settings;
 
@@ -19,12 +20,11 @@ struct ContainerStatus<'a> {
 pub fn run(settings: &Settings, json: bool) -> Result<()> {
     let records = settings.records().list()?;
     let mut rows = Vec::with_capacity(records.len());
+    let mut node = MapsByAbi::new(settings);
     for record in &records {
-        let layout = PinLayout::for_abi(&settings.pin_root, &record.abi);
-        let stats = if is_loaded(&layout) {
-            PolicyMaps::open(&layout)?.stats(record.cgroup_id)?
-        } else {
-            None
+        let stats = match node.of(record)? {
+            Some(maps) => maps.stats(record.cgroup_id)?,
+            None => None,
         };
         rows.push(ContainerStatus {
             record,

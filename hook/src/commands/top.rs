@@ -7,10 +7,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use fnguard_bpf::{is_loaded, CgroupStats, PinLayout, PolicyMaps, Usage};
+use fnguard_bpf::{CgroupStats, Usage};
 use serde::Serialize;
 
 use crate::cgroup;
+use crate::node_maps::MapsByAbi;
 use crate::settings::Settings;
 use crate::usage_text::{bytes, millis};
 
@@ -43,13 +44,11 @@ fn denials(stats: &CgroupStats, usage: &Usage) -> u64 {
 
 fn snapshot(settings: &Settings) -> Result<Vec<FunctionRow>> {
     let mut rows = Vec::new();
+    let mut node = MapsByAbi::new(settings);
     for record in settings.records().list()? {
-        let layout = PinLayout::for_abi(&settings.pin_root, &record.abi);
-        let (stats, usage) = if is_loaded(&layout) {
-            let maps = PolicyMaps::open(&layout)?;
-            (maps.stats(record.cgroup_id)?, maps.usage(record.cgroup_id)?)
-        } else {
-            (None, None)
+        let (stats, usage) = match node.of(&record)? {
+            Some(maps) => (maps.stats(record.cgroup_id)?, maps.usage(record.cgroup_id)?),
+            None => (None, None),
         };
         let (stats, usage) = (stats.unwrap_or_default(), usage.unwrap_or_default());
         rows.push(FunctionRow {
